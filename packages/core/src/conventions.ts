@@ -1,0 +1,28 @@
+/** Headers carried across every hop (DESIGN.md, Conventions). */
+export const Headers = {
+  requestId: 'x-request-id',
+  /** Absolute deadline in Unix milliseconds, so timeouts never stack across hops. */
+  deadline: 'x-flotilla-deadline',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+} as const;
+
+/** Ecosystem default ports. */
+export const DefaultPorts = {
+  gateway: 8080,
+  gatewayAdmin: 8081,
+  registry: 8761,
+  config: 8888,
+  postgres: 5432,
+} as const;
+
+/** Environment variables every Flotilla process reads (12-factor). */
+export const EnvVars = {
+  registryUrl: 'FLOTILLA_REGISTRY_URL',
+  configUrl: 'FLOTILLA_CONFIG_URL',
+  busUrl: 'FLOTILLA_BUS_URL',
+  databaseUrl: 'DATABASE_URL',
+  environment: 'FLOTILLA_ENV',
+  logLevel: 'FLOTILLA_LOG_LEVEL',
+  requireServices: 'FLOTILLA_REQUIRE_SERVICES',
+} as const;

@@ -1,0 +1,43 @@
+export { type Clock, ManualClock, sleep, systemClock, type TimerHandle } from './clock.js';
+export { DefaultPorts, EnvVars, Headers } from './conventions.js';
+export {
+  ConfigurationError,
+  ConflictError,
+  FlotillaError,
+  type FlotillaErrorOptions,
+  hasErrorCode,
+  isFlotillaError,
+  NotFoundError,
+  registerErrorClass,
+  restoreError,
+  type SerializedError,
+  serializeError,
+  TimeoutError,
+  UnavailableError,
+  ValidationError,
+} from './errors.js';
+export { idTime, isId, newId } from './ids.js';
+export { createLogger, type Logger, type LoggerInit, REDACTED_PATHS } from './logger.js';
+export {
+  errorToProblem,
+  type FieldError,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_TYPE_BASE,
+  type Problem,
+  type ProblemInit,
+  problem,
+  sendProblem,
+} from './problem.js';
+export { compileValidator, type Validator } from './validation.js';
+export {
+  type Envelope,
+  EnvelopeSchema,
+  FieldErrorSchema,
+  type InstanceRegistration,
+  InstanceRegistrationSchema,
+  type InstanceStatus,
+  InstanceStatusSchema,
+  ProblemSchema,
+  SerializedErrorSchema,
+  ServiceNameSchema,
+} from './wire.js';
