@@ -1,1 +1,2 @@
-export {};
+export { main } from './main.js';
+export { COMMAND_PACKAGES, loadCommands } from './registry.js';

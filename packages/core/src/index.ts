@@ -1,5 +1,15 @@
 export { type Clock, ManualClock, sleep, systemClock, type TimerHandle } from './clock.js';
+export {
+  type CommandArgs,
+  type CommandDefinition,
+  type CommandIO,
+  type CommandOption,
+  portOption,
+  stringOption,
+  UsageError,
+} from './command.js';
 export { DefaultPorts, EnvVars, Headers } from './conventions.js';
+export { SHUTDOWN_SIGNALS, waitForShutdown } from './shutdown.js';
 export {
   ConfigurationError,
   ConflictError,

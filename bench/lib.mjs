@@ -1,0 +1,44 @@
+// Small helpers shared by the benchmarks: timing loops, tables and result files.
+import { writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Runs `fn` `iterations` times after a warm-up; returns operations per second. */
+export async function opsPerSecond(fn, { iterations = 1_000_000, warmup = iterations / 10, async = false } = {}) {
+  if (async) {
+    for (let i = 0; i < warmup; i++) await fn();
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) await fn();
+    return iterations / (Number(process.hrtime.bigint() - start) / 1e9);
+  }
+  for (let i = 0; i < warmup; i++) fn();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) fn();
+  return iterations / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/** Best of `rounds` runs, to damp noise from the other core. */
+export async function best(fn, options, rounds = 3) {
+  let top = 0;
+  for (let r = 0; r < rounds; r++) top = Math.max(top, await opsPerSecond(fn, options));
+  return top;
+}
+
+/** Prints rows `{ name, opsPerSec, ...ratios }` as a Markdown table. */
+export function printTable(rows, columns) {
+  const cols = columns ?? Object.keys(rows[0] ?? {});
+  const fmt = (v) => (typeof v === 'number' ? (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2)) : String(v ?? ''));
+  console.log(`| ${cols.join(' | ')} |`);
+  console.log(`| ${cols.map(() => '---').join(' | ')} |`);
+  for (const row of rows) console.log(`| ${cols.map((c) => fmt(row[c])).join(' | ')} |`);
+}
+
+/** Writes `bench/results/<name>.json` with the machine context. */
+export function saveResults(name, results) {
+  const file = join(here, 'results', `${name}.json`);
+  const doc = { node: process.version, cpus: (globalThis.navigator?.hardwareConcurrency ?? 0) || undefined, date: new Date().toISOString(), results };
+  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+  return relative(process.cwd(), file);
+}
