@@ -8,7 +8,9 @@ import { commandUsage, globalUsage } from './usage.js';
 const BUILT_IN: CommandDefinition[] = [upCommand];
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -17,11 +19,11 @@ function describeParseError(error: NodeJS.ErrnoException): string {
   const quoted = /'([^']+)'/.exec(error.message)?.[1];
   switch (error.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown option ${quoted ?? ''}`.trim();
+      return quoted ? `unknown option '${quoted}'` : 'unknown option';
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return error.message.split('.')[0] ?? error.message;
     case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
-      return `unexpected argument ${quoted ?? ''}`.trim();
+      return quoted ? `unexpected argument '${quoted}'` : 'unexpected argument';
     default:
       return error.message;
   }
@@ -57,7 +59,7 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
   }
   const command = commands.get(first);
   if (!command) {
-    const what = first.startsWith('-') ? `unknown option ${first}` : `unknown command "${first}"`;
+    const what = first.startsWith('-') ? `unknown option '${first}'` : `unknown command "${first}"`;
     out.stderr.write(`flotilla: ${what}\n\n${globalUsage(commands)}`);
     return 2;
   }
@@ -87,7 +89,9 @@ export async function main(argv: string[], io: Partial<CommandIO> = {}): Promise
       out.stderr.write(`flotilla ${command.name}: ${error.message}\n\n${commandUsage(command)}`);
       return 2;
     }
-    const message = isFlotillaError(error) ? `${error.message} (${error.code})` : String((error as Error)?.stack ?? error);
+    const message = isFlotillaError(error)
+      ? `${error.message} (${error.code})`
+      : String((error as Error)?.stack ?? error);
     out.stderr.write(`flotilla ${command.name}: ${message}\n`);
     return 1;
   }

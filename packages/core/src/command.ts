@@ -50,8 +50,8 @@ export interface CommandDefinition {
 
 /** Thrown by a command for bad usage; the CLI prints the message and the usage, exit 2. */
 export class UsageError extends FlotillaError {
-  static override readonly defaultCode = 'USAGE';
-  static override readonly defaultStatus = 400;
+  static override readonly defaultCode: string = 'USAGE';
+  static override readonly defaultStatus: number = 400;
 }
 
 /** The value of a string flag, or undefined when absent. */

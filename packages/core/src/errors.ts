@@ -59,39 +59,39 @@ Object.defineProperty(FlotillaError.prototype, BRAND, { value: true });
 
 /** Bad input: names the offending field(s) in `data.errors`. Maps to 400. */
 export class ValidationError extends FlotillaError {
-  static override readonly defaultCode = 'VALIDATION_FAILED';
-  static override readonly defaultStatus = 400;
+  static override readonly defaultCode: string = 'VALIDATION_FAILED';
+  static override readonly defaultStatus: number = 400;
 }
 
 /** Bad configuration detected at start; the message names the field and the value. */
 export class ConfigurationError extends FlotillaError {
-  static override readonly defaultCode = 'INVALID_CONFIGURATION';
+  static override readonly defaultCode: string = 'INVALID_CONFIGURATION';
 }
 
 /** The thing asked for does not exist. Maps to 404. */
 export class NotFoundError extends FlotillaError {
-  static override readonly defaultCode = 'NOT_FOUND';
-  static override readonly defaultStatus = 404;
+  static override readonly defaultCode: string = 'NOT_FOUND';
+  static override readonly defaultStatus: number = 404;
 }
 
 /** The request conflicts with current state. Maps to 409. */
 export class ConflictError extends FlotillaError {
-  static override readonly defaultCode = 'CONFLICT';
-  static override readonly defaultStatus = 409;
+  static override readonly defaultCode: string = 'CONFLICT';
+  static override readonly defaultStatus: number = 409;
 }
 
 /** A deadline or timeout expired. Retryable: another attempt may be faster. Maps to 504. */
 export class TimeoutError extends FlotillaError {
-  static override readonly defaultCode = 'TIMEOUT';
-  static override readonly defaultStatus = 504;
-  static override readonly defaultRetryable = true;
+  static override readonly defaultCode: string = 'TIMEOUT';
+  static override readonly defaultStatus: number = 504;
+  static override readonly defaultRetryable: boolean = true;
 }
 
 /** A dependency (server, broker, instance) cannot be reached now. Maps to 503. */
 export class UnavailableError extends FlotillaError {
-  static override readonly defaultCode = 'UNAVAILABLE';
-  static override readonly defaultStatus = 503;
-  static override readonly defaultRetryable = true;
+  static override readonly defaultCode: string = 'UNAVAILABLE';
+  static override readonly defaultStatus: number = 503;
+  static override readonly defaultRetryable: boolean = true;
 }
 
 /** True for any Flotilla error, including ones from another copy of this package. */

@@ -9,7 +9,6 @@ export {
   UsageError,
 } from './command.js';
 export { DefaultPorts, EnvVars, Headers } from './conventions.js';
-export { SHUTDOWN_SIGNALS, waitForShutdown } from './shutdown.js';
 export {
   ConfigurationError,
   ConflictError,
@@ -38,6 +37,7 @@ export {
   problem,
   sendProblem,
 } from './problem.js';
+export { SHUTDOWN_SIGNALS, waitForShutdown } from './shutdown.js';
 export { compileValidator, type Validator } from './validation.js';
 export {
   type Envelope,

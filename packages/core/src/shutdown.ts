@@ -5,7 +5,9 @@ export const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
  * Resolves with the first shutdown signal received. While it waits, the signals do not kill
  * the process, so the caller can stop accepting, drain, deregister and exit 0.
  */
-export function waitForShutdown(signals: readonly NodeJS.Signals[] = SHUTDOWN_SIGNALS): Promise<NodeJS.Signals> {
+export function waitForShutdown(
+  signals: readonly NodeJS.Signals[] = SHUTDOWN_SIGNALS,
+): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const handler = (signal: NodeJS.Signals) => {
       for (const s of signals) process.off(s, handler);

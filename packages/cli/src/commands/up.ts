@@ -21,8 +21,16 @@ export const upCommand: CommandDefinition = {
   summary: 'Run the local Flotilla system in the foreground (today: embedded PostgreSQL)',
   usage: '[--data-dir <dir>] [--port <port>]',
   options: {
-    'data-dir': { type: 'string', placeholder: '<dir>', description: 'PostgreSQL data directory (default .flotilla/postgres)' },
-    port: { type: 'string', placeholder: '<port>', description: 'Preferred PostgreSQL port (default 5432, else a free one)' },
+    'data-dir': {
+      type: 'string',
+      placeholder: '<dir>',
+      description: 'PostgreSQL data directory (default .flotilla/postgres)',
+    },
+    port: {
+      type: 'string',
+      placeholder: '<port>',
+      description: 'Preferred PostgreSQL port (default 5432, else a free one)',
+    },
   },
   async run({ values }, io) {
     const log = createLogger({ service: 'flotilla-up', destination: io.stderr });
