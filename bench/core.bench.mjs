@@ -5,7 +5,13 @@ import { best, printTable, saveResults } from './lib.mjs';
 
 const rows = [];
 function compare(name, ours, baselineName, baseline) {
-  rows.push({ case: name, 'flotilla ops/s': ours, alternative: baselineName, 'alternative ops/s': baseline, ratio: ours / baseline });
+  rows.push({
+    case: name,
+    'flotilla ops/s': ours,
+    alternative: baselineName,
+    'alternative ops/s': baseline,
+    ratio: ours / baseline,
+  });
 }
 
 compare(
@@ -20,10 +26,13 @@ compare(
   'typed error JSON round trip (code, cause, class restored)',
   await best(() => restoreError(JSON.parse(JSON.stringify(serializeError(err)))), { iterations: 200_000 }),
   'plain Error: JSON of { name, message } + new Error (no code, no cause)',
-  await best(() => {
-    const json = JSON.parse(JSON.stringify({ name: err.name, message: err.message }));
-    return Object.assign(new Error(json.message), json);
-  }, { iterations: 200_000 }),
+  await best(
+    () => {
+      const json = JSON.parse(JSON.stringify({ name: err.name, message: err.message }));
+      return Object.assign(new Error(json.message), json);
+    },
+    { iterations: 200_000 },
+  ),
 );
 
 printTable(rows);

@@ -6,7 +6,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Runs `fn` `iterations` times after a warm-up; returns operations per second. */
-export async function opsPerSecond(fn, { iterations = 1_000_000, warmup = iterations / 10, async = false } = {}) {
+export async function opsPerSecond(
+  fn,
+  { iterations = 1_000_000, warmup = iterations / 10, async = false } = {},
+) {
   if (async) {
     for (let i = 0; i < warmup; i++) await fn();
     const start = process.hrtime.bigint();
@@ -29,7 +32,12 @@ export async function best(fn, options, rounds = 3) {
 /** Prints rows `{ name, opsPerSec, ...ratios }` as a Markdown table. */
 export function printTable(rows, columns) {
   const cols = columns ?? Object.keys(rows[0] ?? {});
-  const fmt = (v) => (typeof v === 'number' ? (v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2)) : String(v ?? ''));
+  const fmt = (v) =>
+    typeof v === 'number'
+      ? v >= 100
+        ? Math.round(v).toLocaleString('en-US')
+        : v.toFixed(2)
+      : String(v ?? '');
   console.log(`| ${cols.join(' | ')} |`);
   console.log(`| ${cols.map(() => '---').join(' | ')} |`);
   for (const row of rows) console.log(`| ${cols.map((c) => fmt(row[c])).join(' | ')} |`);
@@ -38,7 +46,12 @@ export function printTable(rows, columns) {
 /** Writes `bench/results/<name>.json` with the machine context. */
 export function saveResults(name, results) {
   const file = join(here, 'results', `${name}.json`);
-  const doc = { node: process.version, cpus: (globalThis.navigator?.hardwareConcurrency ?? 0) || undefined, date: new Date().toISOString(), results };
+  const doc = {
+    node: process.version,
+    cpus: (globalThis.navigator?.hardwareConcurrency ?? 0) || undefined,
+    date: new Date().toISOString(),
+    results,
+  };
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   return relative(process.cwd(), file);
 }
