@@ -13,14 +13,14 @@ export interface Clock {
 /** Opaque timer handle. */
 export type TimerHandle = object;
 
-/** The real clock. Timers are unref'd so a pending timer never keeps a process alive. */
+/**
+ * The real clock. Its timers keep the process alive like any `setTimeout`, so a script awaiting
+ * a backoff or a deadline does not exit early; background housekeeping that must not hold a
+ * process open unrefs its own interval.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return t;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout(handle) {
     clearTimeout(handle as NodeJS.Timeout);
   },

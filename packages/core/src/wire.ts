@@ -68,7 +68,10 @@ export const InstanceRegistrationSchema = Type.Object({
 });
 export type InstanceRegistration = Static<typeof InstanceRegistrationSchema>;
 
-/** Message envelope shared by every bus adapter. */
+/**
+ * Message envelope shared by every bus adapter. `messageId` is stable across retries,
+ * redeliveries and replays; `attempt` is the delivery number (1 on the first delivery).
+ */
 export const EnvelopeSchema = Type.Object({
   messageId: Type.String(),
   type: Type.String(),
@@ -79,5 +82,9 @@ export const EnvelopeSchema = Type.Object({
   timestamp: Type.Integer({ description: 'Unix milliseconds when first published' }),
   attempt: Type.Integer({ minimum: 1 }),
   headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+  replyTo: Type.Optional(Type.String({ description: 'Reply address of a request (request/reply only)' })),
+  deadline: Type.Optional(
+    Type.Integer({ description: 'Absolute deadline of a request in Unix milliseconds (x-flotilla-deadline)' }),
+  ),
 });
 export type Envelope = Static<typeof EnvelopeSchema>;

@@ -1,0 +1,223 @@
+import type { TimerHandle } from '@flotilla/core';
+import { BulkheadRejectedError, DeadlineExceededError } from './errors.js';
+import { type CallContext, type CancelListener, NONE } from './internal/context.js';
+import { type Gate, STAGE, type StageDescriptor, WAIT } from './internal/stage.js';
+import { checkInt, checkMin } from './internal/validate.js';
+import { BasePolicy, type PolicyOptions } from './policy.js';
+
+export interface BulkheadOptions extends PolicyOptions {
+  /** Calls allowed to run at once. Default 25 (resilience4j). */
+  maxConcurrentCalls?: number;
+  /** Calls allowed to wait for a slot; beyond this they are rejected at once. Default 0. */
+  maxQueuedCalls?: number;
+  /** Longest a queued call waits for a slot (also bounded by its deadline). Default: no bound. */
+  maxWaitMs?: number;
+}
+
+export interface BulkheadSnapshot {
+  kind: 'bulkhead';
+  name: string;
+  maxConcurrentCalls: number;
+  maxQueuedCalls: number;
+  activeCalls: number;
+  queuedCalls: number;
+  /** Cumulative counters. */
+  admittedCalls: number;
+  rejectedCalls: number;
+}
+
+/** A queued call. Linked list node; cancelled waiters are unlinked at once. */
+class Waiter implements CancelListener {
+  prev: Waiter | undefined = undefined;
+  next: Waiter | undefined = undefined;
+  timer: TimerHandle | undefined = undefined;
+  settled = false;
+
+  constructor(
+    readonly owner: Bulkhead,
+    readonly ctx: CallContext,
+    readonly resolve: (token: number) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  onCancel(reason: unknown): void {
+    this.owner.abandon(this, reason);
+  }
+}
+
+/**
+ * Bulkhead: at most `maxConcurrentCalls` run at once; up to `maxQueuedCalls` more wait in FIFO
+ * order for at most `maxWaitMs` (and never past their deadline). Everything beyond is refused
+ * with `BulkheadRejectedError`. A freed slot is handed directly to the oldest waiter, so a new
+ * call cannot overtake the queue.
+ */
+export class Bulkhead extends BasePolicy implements Gate {
+  readonly kind = 'bulkhead' as const;
+  readonly durationThreshold = Number.POSITIVE_INFINITY;
+  readonly needsClock = false;
+  readonly maxConcurrentCalls: number;
+  readonly maxQueuedCalls: number;
+  readonly maxWaitMs: number;
+  private active = 0;
+  private queued = 0;
+  private head: Waiter | undefined = undefined;
+  private tail: Waiter | undefined = undefined;
+  private admittedCalls = 0;
+  private rejectedCalls = 0;
+
+  constructor(options: BulkheadOptions = {}) {
+    super('bulkhead', options);
+    this.maxConcurrentCalls = checkInt('Bulkhead', 'maxConcurrentCalls', options.maxConcurrentCalls ?? 25, 1);
+    this.maxQueuedCalls = checkInt('Bulkhead', 'maxQueuedCalls', options.maxQueuedCalls ?? 0, 0);
+    this.maxWaitMs = checkMin(
+      'Bulkhead',
+      'maxWaitMs',
+      options.maxWaitMs ?? Number.POSITIVE_INFINITY,
+      0,
+      true,
+    );
+  }
+
+  get synchronous(): boolean {
+    return this.maxQueuedCalls === 0 || this.maxWaitMs === 0;
+  }
+
+  /** Calls running now. */
+  get activeCalls(): number {
+    return this.active;
+  }
+
+  /** Calls waiting now. */
+  get queuedCalls(): number {
+    return this.queued;
+  }
+
+  tryAdmit(_ctx: CallContext, _now: number): number {
+    if (this.active < this.maxConcurrentCalls && this.queued === 0) {
+      this.active++;
+      this.admittedCalls++;
+      return 0;
+    }
+    if (this.queued < this.maxQueuedCalls && this.maxWaitMs > 0) return WAIT;
+    return this.refuse(
+      'full',
+      `Bulkhead "${this.name}" is full (${this.maxConcurrentCalls} running, ${this.queued} queued)`,
+      this.clock.now(),
+    );
+  }
+
+  admitAsync(ctx: CallContext, now: number): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const waiter = new Waiter(this, ctx, resolve, reject);
+      waiter.prev = this.tail;
+      if (this.tail !== undefined) this.tail.next = waiter;
+      else this.head = waiter;
+      this.tail = waiter;
+      this.queued++;
+      const byDeadline = ctx.dl - now < this.maxWaitMs;
+      const wait = Math.min(this.maxWaitMs, ctx.dl - now);
+      if (wait !== Number.POSITIVE_INFINITY) {
+        waiter.timer = this.clock.setTimeout(() => {
+          waiter.timer = undefined;
+          if (waiter.settled) return;
+          this.unlink(waiter);
+          const at = this.clock.now();
+          if (byDeadline) {
+            reject(
+              new DeadlineExceededError(`deadline passed while queued in bulkhead "${this.name}"`, {
+                retryable: false,
+                data: { deadline: ctx.dl },
+              }),
+            );
+            return;
+          }
+          try {
+            this.refuse(
+              'queue-timeout',
+              `Bulkhead "${this.name}" had no free slot within ${this.maxWaitMs} ms`,
+              at,
+            );
+          } catch (error) {
+            reject(error);
+          }
+        }, wait);
+      }
+      if (ctx.cancellable) ctx.listen(waiter);
+    });
+  }
+
+  release(): void {
+    for (let w = this.head; w !== undefined; w = this.head) {
+      this.unlink(w);
+      if (w.ctx.cancelReason() !== NONE) {
+        w.reject(w.ctx.cancelReason());
+        continue;
+      }
+      // Hand the slot over: `active` stays as it is.
+      this.admittedCalls++;
+      w.resolve(0);
+      return;
+    }
+    this.active--;
+  }
+
+  /** A waiter's call was cancelled: leave the queue. */
+  abandon(waiter: Waiter, reason: unknown): void {
+    if (waiter.settled) return;
+    this.unlink(waiter);
+    waiter.reject(reason);
+  }
+
+  snapshot(): BulkheadSnapshot {
+    return {
+      kind: 'bulkhead',
+      name: this.name,
+      maxConcurrentCalls: this.maxConcurrentCalls,
+      maxQueuedCalls: this.maxQueuedCalls,
+      activeCalls: this.active,
+      queuedCalls: this.queued,
+      admittedCalls: this.admittedCalls,
+      rejectedCalls: this.rejectedCalls,
+    };
+  }
+
+  [STAGE](): StageDescriptor {
+    return { type: 'gate', gate: this, clock: this.clock };
+  }
+
+  private unlink(w: Waiter): void {
+    if (w.settled) return;
+    w.settled = true;
+    this.queued--;
+    if (w.prev !== undefined) w.prev.next = w.next;
+    else this.head = w.next;
+    if (w.next !== undefined) w.next.prev = w.prev;
+    else this.tail = w.prev;
+    w.prev = undefined;
+    w.next = undefined;
+    if (w.timer !== undefined) {
+      this.clock.clearTimeout(w.timer);
+      w.timer = undefined;
+    }
+    w.ctx.unlisten(w);
+  }
+
+  private refuse(reason: string, message: string, now: number): never {
+    this.rejectedCalls++;
+    const error = new BulkheadRejectedError(message, {
+      data: {
+        policy: this.name,
+        maxConcurrentCalls: this.maxConcurrentCalls,
+        maxQueuedCalls: this.maxQueuedCalls,
+      },
+    });
+    if (this.events.active)
+      this.events.emit({ type: 'rejected', policy: this.name, kind: 'bulkhead', at: now, reason, error });
+    throw error;
+  }
+}
+
+/** A bulkhead (default: 25 concurrent calls, no queue — resilience4j's semaphore bulkhead). */
+export function bulkhead(options?: BulkheadOptions): Bulkhead {
+  return new Bulkhead(options);
+}

@@ -1,0 +1,77 @@
+import { isAbortError, isFailure, isRejection } from './classify.js';
+import { NONE } from './internal/context.js';
+import { STAGE, type StageDescriptor } from './internal/stage.js';
+import { checkFunction } from './internal/validate.js';
+import { BasePolicy, type ExecutionContext, type PolicyOptions } from './policy.js';
+
+export interface FallbackOptions extends PolicyOptions {
+  /**
+   * Which errors the fallback answers. Default: failures (connection errors, timeouts, 5xx) and
+   * the policies' rejections (open breaker, full bulkhead, rate limit); not 4xx, not caller aborts.
+   */
+  when?: (error: unknown) => boolean;
+}
+
+export interface FallbackSnapshot {
+  kind: 'fallback';
+  name: string;
+  fallbacks: number;
+}
+
+/** Produces the substitute answer. Should return what the protected work returns. */
+export type FallbackHandler = (error: unknown, ctx: ExecutionContext) => unknown;
+
+function defaultWhen(error: unknown): boolean {
+  return !isAbortError(error) && (isRejection(error) || isFailure(error));
+}
+
+/**
+ * Fallback: when the work (and every policy inside this one) fails with an error it answers,
+ * returns the handler's value instead (a cached copy, a default, a degraded response). A call
+ * its own caller cancelled is never answered by a fallback.
+ */
+export class Fallback extends BasePolicy {
+  readonly kind = 'fallback' as const;
+  private readonly handler: FallbackHandler;
+  private readonly when: (error: unknown) => boolean;
+  private fallbacks = 0;
+
+  constructor(handler: FallbackHandler, options: FallbackOptions = {}) {
+    super('fallback', options);
+    checkFunction('Fallback', 'handler', handler);
+    if (options.when !== undefined) checkFunction('Fallback', 'when', options.when);
+    this.handler = handler;
+    this.when = options.when ?? defaultWhen;
+  }
+
+  snapshot(): FallbackSnapshot {
+    return { kind: 'fallback', name: this.name, fallbacks: this.fallbacks };
+  }
+
+  [STAGE](): StageDescriptor {
+    return {
+      type: 'around',
+      clock: this.clock,
+      around: (inner) => (parent) =>
+        inner(parent).then(undefined, (error: unknown) => {
+          if (parent.cancelReason() !== NONE || !this.when(error)) throw error;
+          this.fallbacks++;
+          if (this.events.active) {
+            this.events.emit({
+              type: 'fallback',
+              policy: this.name,
+              kind: 'fallback',
+              at: this.clock.now(),
+              error,
+            });
+          }
+          return this.handler(error, parent);
+        }),
+    };
+  }
+}
+
+/** A fallback that answers failures with `handler(error, ctx)`. */
+export function fallback(handler: FallbackHandler, options?: FallbackOptions): Fallback {
+  return new Fallback(handler, options);
+}

@@ -1,0 +1,143 @@
+import { type BackoffOptions, ExponentialBackoff } from './backoff.js';
+import { isRetryable } from './classify.js';
+import type { CallContext } from './internal/context.js';
+import { type RetryStage, STAGE, type StageDescriptor } from './internal/stage.js';
+import { checkFunction, checkInt } from './internal/validate.js';
+import { BasePolicy, type PolicyOptions } from './policy.js';
+import { RetryBudget, type RetryBudgetOptions, type RetryBudgetSnapshot } from './retry-budget.js';
+
+export interface RetryOptions extends PolicyOptions {
+  /** Attempts in total, the first included. Default 3 (resilience4j). */
+  maxAttempts?: number;
+  backoff?: BackoffOptions;
+  /** Whether an error may be retried. Default `isRetryable`. */
+  retryOn?: (error: unknown, attempt: number) => boolean;
+  /** Whether calls are idempotent unless `execute` says otherwise. Default true. */
+  idempotent?: boolean;
+  /** Budget shared with other policies, options for an own budget, or false for none. Default: own budget. */
+  budget?: RetryBudget | RetryBudgetOptions | false;
+  /** Random source for jitter (tests). */
+  random?: () => number;
+}
+
+/** Why a failed call was not retried. */
+export type GiveUpReason = 'attempts' | 'deadline' | 'budget' | 'not-retryable' | 'not-idempotent';
+
+export interface RetrySnapshot {
+  kind: 'retry';
+  name: string;
+  maxAttempts: number;
+  calls: number;
+  retries: number;
+  /** Failed calls not retried, by reason. */
+  gaveUp: Record<GiveUpReason, number>;
+  budget: RetryBudgetSnapshot | undefined;
+}
+
+function numberField(error: unknown, key: string): number | undefined {
+  const v = typeof error === 'object' && error !== null ? (error as Record<string, unknown>)[key] : undefined;
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
+/**
+ * Retry with exponential backoff and full jitter. A failed attempt is retried only when the
+ * error is retryable, the call is idempotent, attempts remain, the next attempt can start before
+ * the deadline, and the retry budget has room. A `retryAfterMs` on the error (rate limits) is a
+ * lower bound for the delay.
+ */
+export class Retry extends BasePolicy implements RetryStage {
+  readonly kind = 'retry' as const;
+  readonly maxAttempts: number;
+  readonly budget: RetryBudget | undefined;
+  private readonly backoff: ExponentialBackoff;
+  private readonly retryOn: (error: unknown, attempt: number) => boolean;
+  private readonly idempotent: boolean;
+  private calls = 0;
+  private retries = 0;
+  private readonly gaveUp: Record<GiveUpReason, number> = {
+    attempts: 0,
+    deadline: 0,
+    budget: 0,
+    'not-retryable': 0,
+    'not-idempotent': 0,
+  };
+
+  constructor(options: RetryOptions = {}) {
+    super('retry', options);
+    this.maxAttempts = checkInt('Retry', 'maxAttempts', options.maxAttempts ?? 3, 1);
+    if (options.retryOn !== undefined) checkFunction('Retry', 'retryOn', options.retryOn);
+    this.retryOn = options.retryOn ?? isRetryable;
+    this.idempotent = options.idempotent ?? true;
+    this.backoff = new ExponentialBackoff(options.backoff, options.random);
+    const b = options.budget;
+    this.budget =
+      b === false ? undefined : b instanceof RetryBudget ? b : new RetryBudget({ clock: this.clock, ...b });
+  }
+
+  onCall(now: number): void {
+    this.calls++;
+    this.budget?.recordCall(now);
+  }
+
+  decide(ctx: CallContext, attempt: number, error: unknown, now: number): number {
+    if (attempt >= this.maxAttempts) return this.giveUp('attempts', attempt, error, now);
+    if (!(ctx.idempotent ?? this.idempotent)) return this.giveUp('not-idempotent', attempt, error, now);
+    if (!this.retryOn(error, attempt)) return this.giveUp('not-retryable', attempt, error, now);
+    let delay = this.backoff.delay(attempt);
+    const after = numberField(error, 'retryAfterMs');
+    if (after !== undefined && after > delay) delay = after;
+    if (now + delay >= ctx.dl) return this.giveUp('deadline', attempt, error, now);
+    if (this.budget !== undefined && !this.budget.tryWithdraw(now))
+      return this.giveUp('budget', attempt, error, now);
+    this.retries++;
+    if (this.events.active) {
+      this.events.emit({
+        type: 'retried',
+        policy: this.name,
+        kind: 'retry',
+        at: now,
+        attempt,
+        delayMs: delay,
+        error,
+      });
+    }
+    return delay;
+  }
+
+  snapshot(): RetrySnapshot {
+    return {
+      kind: 'retry',
+      name: this.name,
+      maxAttempts: this.maxAttempts,
+      calls: this.calls,
+      retries: this.retries,
+      gaveUp: { ...this.gaveUp },
+      budget: this.budget?.snapshot(this.clock.now()),
+    };
+  }
+
+  [STAGE](): StageDescriptor {
+    return { type: 'retry', retry: this, clock: this.clock };
+  }
+
+  private giveUp(reason: GiveUpReason, attempt: number, error: unknown, now: number): number {
+    this.gaveUp[reason]++;
+    if (this.events.active) {
+      this.events.emit({
+        type: 'gave-up',
+        policy: this.name,
+        kind: 'retry',
+        at: now,
+        attempt,
+        reason,
+        error,
+      });
+    }
+    return -1;
+  }
+}
+
+/** A retry policy (default: 3 attempts, 100 ms..10 s full-jitter backoff, 20% retry budget). */
+export function retry(options?: RetryOptions): Retry {
+  return new Retry(options);
+}
