@@ -95,7 +95,9 @@ export async function migrate(options: MigrateOptions): Promise<number[]> {
   const dir = options.dir instanceof URL ? fileURLToPath(options.dir) : options.dir;
   const files = await readMigrationFiles(dir);
   const { client, done } = await connect(options);
-  const key = lockKey(`flotilla.migrate:${table}:${namespace}`);
+  // One lock per table, not per namespace: CREATE TABLE IF NOT EXISTS is not safe against a
+  // concurrent creator, so two packages migrating one database take turns.
+  const key = lockKey(`flotilla.migrate:${table}`);
   try {
     if (!(await client.query('select pg_try_advisory_lock($1) as ok', [key])).rows[0]?.ok) {
       options.logger?.info({ table, namespace }, 'waiting for another migrator to finish');
