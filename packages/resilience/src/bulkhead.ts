@@ -3,7 +3,14 @@ import { BulkheadRejectedError, DeadlineExceededError } from './errors.js';
 import { type CallContext, type CancelListener, NONE } from './internal/context.js';
 import { type Gate, STAGE, type StageDescriptor, WAIT } from './internal/stage.js';
 import { checkInt, checkMin } from './internal/validate.js';
-import { BasePolicy, type PolicyOptions } from './policy.js';
+import {
+  BasePolicy,
+  type ExecuteOptions,
+  type ExecutionContext,
+  type PolicyOptions,
+  soloContext,
+  type Work,
+} from './policy.js';
 
 export interface BulkheadOptions extends PolicyOptions {
   /** Calls allowed to run at once. Default 25 (resilience4j). */
@@ -64,6 +71,16 @@ export class Bulkhead extends BasePolicy implements Gate {
   private tail: Waiter | undefined = undefined;
   private admittedCalls = 0;
   private rejectedCalls = 0;
+  readonly synchronous: boolean;
+  /** Release handlers of the fast path, bound once so a call allocates no closures. */
+  private readonly releaseValue = <T>(value: T): T => {
+    this.release();
+    return value;
+  };
+  private readonly releaseError = (error: unknown): never => {
+    this.release();
+    throw error;
+  };
 
   constructor(options: BulkheadOptions = {}) {
     super('bulkhead', options);
@@ -76,10 +93,26 @@ export class Bulkhead extends BasePolicy implements Gate {
       0,
       true,
     );
+    this.synchronous = this.maxQueuedCalls === 0 || this.maxWaitMs === 0;
   }
 
-  get synchronous(): boolean {
-    return this.maxQueuedCalls === 0 || this.maxWaitMs === 0;
+  override execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecutionContext): Promise<T> {
+    // Alone and without a queue, a call is admit, run, release: no engine, no async frame.
+    const ctx = this.synchronous ? soloContext(fn, options) : undefined;
+    if (ctx === undefined) return super.execute(fn, options);
+    try {
+      this.tryAdmit(ctx, 0);
+    } catch (rejection) {
+      return Promise.reject(rejection);
+    }
+    let result: PromiseLike<T> | T;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      this.release();
+      return Promise.reject(error);
+    }
+    return Promise.resolve(result).then(this.releaseValue, this.releaseError);
   }
 
   /** Calls running now. */

@@ -1,8 +1,15 @@
 import { isAbortError, isFailure, isRejection } from './classify.js';
-import { NONE } from './internal/context.js';
+import { type CallContext, NONE } from './internal/context.js';
 import { STAGE, type StageDescriptor } from './internal/stage.js';
 import { checkFunction } from './internal/validate.js';
-import { BasePolicy, type ExecutionContext, type PolicyOptions } from './policy.js';
+import {
+  BasePolicy,
+  type ExecuteOptions,
+  type ExecutionContext,
+  type PolicyOptions,
+  soloContext,
+  type Work,
+} from './policy.js';
 
 export interface FallbackOptions extends PolicyOptions {
   /**
@@ -44,6 +51,20 @@ export class Fallback extends BasePolicy {
     this.when = options.when ?? defaultWhen;
   }
 
+  override execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecutionContext): Promise<T> {
+    // Alone, without deadline or cancellation, the engine would only await the work: answer
+    // its failure directly, with one promise reaction instead of two.
+    const ctx = soloContext(fn, options);
+    if (ctx === undefined) return super.execute(fn, options);
+    let result: PromiseLike<T> | T;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    return Promise.resolve(result).then(undefined, (error: unknown) => this.answer(error, ctx) as T);
+  }
+
   snapshot(): FallbackSnapshot {
     return { kind: 'fallback', name: this.name, fallbacks: this.fallbacks };
   }
@@ -53,21 +74,24 @@ export class Fallback extends BasePolicy {
       type: 'around',
       clock: this.clock,
       around: (inner) => (parent) =>
-        inner(parent).then(undefined, (error: unknown) => {
-          if (parent.cancelReason() !== NONE || !this.when(error)) throw error;
-          this.fallbacks++;
-          if (this.events.active) {
-            this.events.emit({
-              type: 'fallback',
-              policy: this.name,
-              kind: 'fallback',
-              at: this.clock.now(),
-              error,
-            });
-          }
-          return this.handler(error, parent);
-        }),
+        inner(parent).then(undefined, (error: unknown) => this.answer(error, parent)),
     };
+  }
+
+  /** The handler's answer to a failed call, or `error` rethrown when this fallback does not answer it. */
+  private answer(error: unknown, parent: CallContext): unknown {
+    if (parent.cancelReason() !== NONE || !this.when(error)) throw error;
+    this.fallbacks++;
+    if (this.events.active) {
+      this.events.emit({
+        type: 'fallback',
+        policy: this.name,
+        kind: 'fallback',
+        at: this.clock.now(),
+        error,
+      });
+    }
+    return this.handler(error, parent);
   }
 }
 

@@ -2,7 +2,7 @@ import { type Clock, systemClock } from '@flotilla/core';
 import type { AdaptiveConcurrencySnapshot } from './adaptive/adaptive-concurrency.js';
 import type { CircuitBreakerSnapshot } from './breaker/circuit-breaker.js';
 import type { BulkheadSnapshot } from './bulkhead.js';
-import { currentDeadline } from './deadline.js';
+import { currentDeadline, deadlineContext } from './deadline.js';
 import { EventHub, type EventListener, type PolicyKind } from './events.js';
 import type { FallbackSnapshot } from './fallback.js';
 import type { HedgeSnapshot } from './hedge.js';
@@ -100,6 +100,22 @@ export abstract class BasePolicy implements Policy, Staged {
 
   abstract snapshot(): PolicySnapshot;
   abstract [STAGE](): StageDescriptor;
+}
+
+/**
+ * The root context of a call that a policy may run on its own fast path, or undefined. Such a
+ * call has no options (so no deadline, signal, key or idempotency override) and no in-process
+ * deadline: nothing can expire or cancel it, and the engine would only add an async frame and
+ * megamorphic calls to what the policy does itself. Each policy's fast path keeps the engine's
+ * semantics exactly (`solo.test.ts` compares them over random call sequences).
+ */
+export function soloContext(
+  fn: Work<unknown>,
+  options: ExecuteOptions | ExecutionContext | undefined,
+): CallContext | undefined {
+  return options === undefined && !deadlineContext.enabled
+    ? new CallContext(fn, undefined, undefined, undefined, 1, Number.POSITIVE_INFINITY)
+    : undefined;
 }
 
 /** Starts a call through a compiled pipeline: builds the root context from the options. */

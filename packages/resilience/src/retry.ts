@@ -1,9 +1,18 @@
 import { type BackoffOptions, ExponentialBackoff } from './backoff.js';
 import { isRetryable } from './classify.js';
 import type { CallContext } from './internal/context.js';
+import { Segment } from './internal/segment.js';
 import { type RetryStage, STAGE, type StageDescriptor } from './internal/stage.js';
 import { checkFunction, checkInt } from './internal/validate.js';
-import { BasePolicy, type PolicyOptions } from './policy.js';
+import {
+  BasePolicy,
+  type ExecuteOptions,
+  type ExecutionContext,
+  enter,
+  type PolicyOptions,
+  soloContext,
+  type Work,
+} from './policy.js';
 import { RetryBudget, type RetryBudgetOptions, type RetryBudgetSnapshot } from './retry-budget.js';
 
 export interface RetryOptions extends PolicyOptions {
@@ -54,6 +63,7 @@ export class Retry extends BasePolicy implements RetryStage {
   private readonly idempotent: boolean;
   private calls = 0;
   private retries = 0;
+  private segment: Segment | undefined = undefined;
   private readonly gaveUp: Record<GiveUpReason, number> = {
     attempts: 0,
     deadline: 0,
@@ -72,6 +82,28 @@ export class Retry extends BasePolicy implements RetryStage {
     const b = options.budget;
     this.budget =
       b === false ? undefined : b instanceof RetryBudget ? b : new RetryBudget({ clock: this.clock, ...b });
+  }
+
+  override execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecutionContext): Promise<T> {
+    // This policy alone compiles to exactly this segment (see `compile`).
+    this.segment ??= new Segment(this, [], undefined, undefined, this.clock);
+    const seg = this.segment;
+    const ctx = soloContext(fn, options);
+    if (ctx === undefined) return enter(seg.run, fn, options);
+    // Without deadline or cancellation the first attempt is just the work; only a failure needs
+    // the engine's retry loop, which takes over from attempt 1 exactly as its fast path would.
+    const clock = this.clock;
+    this.onCall(clock.now());
+    let result: PromiseLike<T> | T;
+    try {
+      result = fn(ctx);
+    } catch (error) {
+      return seg.retryAfter(ctx, 1, error, clock.now()) as Promise<T>;
+    }
+    return Promise.resolve(result).then(
+      undefined,
+      (error: unknown) => seg.retryAfter(ctx, 1, error, clock.now()) as Promise<T>,
+    );
   }
 
   onCall(now: number): void {

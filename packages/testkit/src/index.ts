@@ -1,3 +1,4 @@
+export { type EventuallyOptions, eventually } from './eventually.js';
 export { it, type TestkitFixtures, test, trackProcesses } from './fixtures.js';
 export { freePort, freePorts, isPortFree } from './ports.js';
 export {

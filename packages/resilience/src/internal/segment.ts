@@ -81,10 +81,34 @@ export class Segment {
     this.fastPath = timeout === undefined && gates.length <= 4 && gates.every((g) => g.synchronous);
     this.run = (parent) =>
       this.fastPath && parent.dl === INFINITY && !parent.cancellable
-        ? this.fast(parent)
+        ? this.fast(parent, 1, 0)
         : new Promise((resolve, reject) => {
             new Execution(this, parent, resolve, reject).start();
           });
+  }
+
+  /**
+   * Continues a fast-path call (no deadline, no cancellation) after its attempt `attempt` failed
+   * with `error` at `now`: retries as the retry stage decides, or rejects with `error`. Lets a
+   * policy run its first attempt on its own (see `Retry.execute`) and hand over only on failure.
+   * Never throws: a throwing predicate rejects the returned promise, as in `fast`.
+   */
+  retryAfter(parent: CallContext, attempt: number, error: unknown, now: number): Promise<unknown> {
+    const retry = this.retry;
+    if (retry === undefined) return Promise.reject(error);
+    let delay: number;
+    try {
+      delay = retry.decide(parent, parent.attempt + attempt - 1, error, now);
+    } catch (thrown) {
+      return Promise.reject(thrown);
+    }
+    if (delay < 0) return Promise.reject(error);
+    if (delay > 0) {
+      return new Promise((resolve, reject) => {
+        new Execution(this, parent, resolve, reject).resume(attempt, delay);
+      });
+    }
+    return this.fast(parent, attempt + 1, now);
   }
 
   /**
@@ -92,12 +116,15 @@ export class Segment {
    * no caller that can cancel, no gate that waits. One async frame instead of a hand-made
    * promise, and no clock read that no policy needs.
    */
-  private async fast(parent: CallContext): Promise<unknown> {
+  private async fast(parent: CallContext, first: number, resumedAt: number): Promise<unknown> {
     const { clock, gates, retry, inner } = this;
     const n = gates.length;
-    let now = this.needsStart ? clock.now() : 0;
-    retry?.onCall(now);
-    for (let attempt = 1; ; attempt++) {
+    let now = resumedAt;
+    if (first === 1) {
+      now = this.needsStart ? clock.now() : 0;
+      retry?.onCall(now);
+    }
+    for (let attempt = first; ; attempt++) {
       let t0 = 0;
       let t1 = 0;
       let t2 = 0;
