@@ -4,7 +4,12 @@ import type { CommandDefinition } from '@flotilla/core';
  * Packages that may contribute subcommands through their `./cli` entry. A package that is not
  * installed (a slim production install) simply contributes nothing.
  */
-export const COMMAND_PACKAGES = ['@flotilla/postgres'] as const;
+export const COMMAND_PACKAGES = [
+  '@flotilla/postgres',
+  '@flotilla/registry',
+  '@flotilla/config',
+  '@flotilla/bus-postgres',
+] as const;
 
 type Loader = (specifier: string) => Promise<{ commands?: CommandDefinition[] }>;
 

@@ -84,7 +84,9 @@ export const EnvelopeSchema = Type.Object({
   headers: Type.Optional(Type.Record(Type.String(), Type.String())),
   replyTo: Type.Optional(Type.String({ description: 'Reply address of a request (request/reply only)' })),
   deadline: Type.Optional(
-    Type.Integer({ description: 'Absolute deadline of a request in Unix milliseconds (x-flotilla-deadline)' }),
+    Type.Integer({
+      description: 'Absolute deadline of a request in Unix milliseconds (x-flotilla-deadline)',
+    }),
   ),
 });
 export type Envelope = Static<typeof EnvelopeSchema>;
