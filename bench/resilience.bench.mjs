@@ -1,6 +1,6 @@
 // Per-call overhead of @flotilla/resilience next to opossum 9 and cockatiel 3, in one process.
 //
-//   cd /work/main && npx tsc -b && node --expose-gc bench/resilience.bench.mjs
+//   npx tsc -b && node --expose-gc bench/resilience.bench.mjs   (from the repository root)
 //
 // Every scenario awaits `policy.execute(work)` in a loop, where `work` is an async function that
 // returns at once: what is measured is the policies' own cost per call. Rows are run in
