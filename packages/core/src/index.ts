@@ -38,6 +38,7 @@ export {
   sendProblem,
 } from './problem.js';
 export { SHUTDOWN_SIGNALS, waitForShutdown } from './shutdown.js';
+export { type SseEvent, type SseHandlers, SseParser } from './sse.js';
 export { compileValidator, type Validator } from './validation.js';
 export {
   type Envelope,

@@ -23,7 +23,6 @@ export {
   type OutlierEjectionOptions,
 } from './outlier-ejection.js';
 export { Registration, type RegistrationOptions, renewalDelay } from './registration.js';
-export { type SseEvent, type SseHandlers, SseParser } from './sse.js';
 export {
   ConsistentHash,
   type ConsistentHashOptions,

@@ -1,8 +1,7 @@
-import { type Clock, type Logger, sleep } from '@flotilla/core';
+import { type Clock, type Logger, type SseEvent, SseParser, sleep } from '@flotilla/core';
 import { type BackoffOptions, ExponentialBackoff } from '@flotilla/resilience';
 import { RegistryRequestError } from './errors.js';
 import type { ChangeReason, Instance } from './model.js';
-import { type SseEvent, SseParser } from './sse.js';
 
 const CHANGE_EVENTS = new Set<string>(['registered', 'updated', 'deregistered', 'evicted']);
 
@@ -31,8 +30,9 @@ export interface WatchHandlers {
  * Follows `GET /v1/watch` for as long as it runs. Reconnects with exponential backoff and full
  * jitter (from @flotilla/resilience) and sends `Last-Event-ID`, so the registry replays exactly
  * what was missed — or sends a fresh snapshot, which replaces the local copy, when it cannot
- * (log pruned, registry restarted). Between connections nothing is cleared: callers keep
- * serving the last known set.
+ * (log pruned, registry restarted: ids name the registry's revision history, so the registry
+ * itself recognises an id it cannot resume from). The id is opaque: it is sent back as received,
+ * never parsed. Between connections nothing is cleared: callers keep serving the last known set.
  */
 export class Watch {
   private readonly closing = new AbortController();
@@ -41,8 +41,6 @@ export class Watch {
   private serverRetryMs: number | undefined;
   private connected = false;
   private lastActivity = 0;
-  /** The registry process the current resume id comes from. */
-  private identity: { nodeId: string | undefined; store: string | undefined } | undefined;
 
   constructor(
     private readonly options: WatchOptions,
@@ -84,7 +82,6 @@ export class Watch {
         },
       });
       try {
-        if (await this.registryReplaced()) lastId = undefined;
         await this.connectOnce(parser, lastId, () => {
           if (!this.connected) {
             this.connected = true;
@@ -109,28 +106,6 @@ export class Watch {
         }
       }
     }
-  }
-
-  /**
-   * True when the registry now answering is a different memory registry than the one the last
-   * event id came from. A restarted memory registry (without `--snapshot`) counts revisions
-   * from zero again, so once it is past our id it would "replay" its own unrelated history
-   * (or nothing, at an equal revision) instead of sending a snapshot: the resume id means
-   * nothing there. Shared stores (PostgreSQL, etcd) keep one revision sequence across processes
-   * and replicas, so a different node id is fine for them.
-   */
-  private async registryReplaced(): Promise<boolean> {
-    const response = await this.options.fetch(new URL('/v1/registry', this.options.registryUrl).href, {
-      signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(5_000)]),
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      return false;
-    }
-    const info = (await response.json()) as { nodeId?: string; store?: string };
-    const before = this.identity;
-    this.identity = { nodeId: info.nodeId, store: info.store };
-    return before !== undefined && before.store === 'memory' && before.nodeId !== info.nodeId;
   }
 
   private backoff(): ExponentialBackoff {

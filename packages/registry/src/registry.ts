@@ -103,16 +103,26 @@ export class Registry {
     return this.view.revision;
   }
 
+  /** The store's revision history that `revision` counts in (see `StoreSnapshot.epoch`). */
+  get epoch(): string {
+    return this.view.epoch;
+  }
+
   /** Opens the store, loads the view and starts the maintenance passes. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     const snapshot = await this.store.open((event) => this.onStoreEvent(event));
-    this.view.reset(snapshot.instances, snapshot.revision);
+    this.view.reset(snapshot.instances, snapshot.revision, snapshot.epoch);
     this.observedSince = this.clock.now();
     this.maintenance.start();
     this.logger.info(
-      { store: this.store.kind, instances: snapshot.instances.length, revision: snapshot.revision },
+      {
+        store: this.store.kind,
+        instances: snapshot.instances.length,
+        revision: snapshot.revision,
+        epoch: snapshot.epoch,
+      },
       'registry started',
     );
   }
@@ -251,13 +261,22 @@ export class Registry {
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
-  /** Every instance (deep copies) and the revision they are current at. */
-  snapshot(): { revision: number; instances: Instance[] } {
-    return { revision: this.view.revision, instances: [...this.view.values()].map(cloneInstance) };
+  /** Every instance (deep copies) and the revision (of `epoch`) they are current at. */
+  snapshot(): { epoch: string; revision: number; instances: Instance[] } {
+    return {
+      epoch: this.view.epoch,
+      revision: this.view.revision,
+      instances: [...this.view.values()].map(cloneInstance),
+    };
   }
 
-  /** Changes after `revision` for a resuming watcher, or undefined when a snapshot is needed. */
-  async changesSince(revision: number): Promise<Change[] | undefined> {
+  /**
+   * Changes after `revision` of `epoch` for a resuming watcher, or undefined when a snapshot is
+   * needed: the revision is from another history (a restarted memory registry, another
+   * database), or its changes are no longer all retained.
+   */
+  async changesSince(epoch: string, revision: number): Promise<Change[] | undefined> {
+    if (epoch !== this.view.epoch) return undefined;
     if (revision === this.view.revision) return [];
     if (revision > this.view.revision) return undefined;
     return this.store.changesSince(revision);
@@ -316,7 +335,7 @@ export class Registry {
           { revision: event.snapshot.revision },
           'registry change feed resynchronised from a snapshot',
         );
-        this.view.reset(event.snapshot.instances, event.snapshot.revision);
+        this.view.reset(event.snapshot.instances, event.snapshot.revision, event.snapshot.epoch);
         this.emit({ type: 'resync', revision: this.view.revision });
         break;
     }

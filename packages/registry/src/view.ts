@@ -11,6 +11,8 @@ export class RegistryView {
   private readonly byId = new Map<string, Set<string>>();
   private waiters: { revision: number; resolve: () => void }[] = [];
   revision = 0;
+  /** The store's revision history `revision` belongs to. */
+  epoch = '';
 
   get size(): number {
     return this.byKey.size;
@@ -52,12 +54,14 @@ export class RegistryView {
   }
 
   /** Replaces everything with a snapshot. */
-  reset(instances: readonly Instance[], revision: number): void {
+  reset(instances: readonly Instance[], revision: number, epoch: string): void {
     this.byKey.clear();
     this.byService.clear();
     this.byId.clear();
     for (const instance of instances) this.set(instance);
-    this.revision = Math.max(this.revision, revision);
+    // Within one history the view never goes back; another history counts from its own start.
+    this.revision = epoch === this.epoch ? Math.max(this.revision, revision) : revision;
+    this.epoch = epoch;
     this.release();
   }
 

@@ -1,4 +1,4 @@
-import { type Clock, type FlotillaError, type Problem, sleep, systemClock } from '@flotilla/core';
+import { type Clock, type FlotillaError, type Problem, SseParser, sleep, systemClock } from '@flotilla/core';
 import { EVENT_STREAM, type ResolvedConfig } from '../wire.js';
 import { authHeaders, type Endpoint, endpointUrl, problemToError } from './http.js';
 
@@ -92,32 +92,17 @@ export function watchConfig(
   return { stop: () => stopper.abort() };
 }
 
-/** Parses an event stream (`event:`, `data:`, blank line), calling `onEvent` per event. */
+/** Reads an event stream, calling `onEvent` per event; `touch` marks the stream alive. */
 async function readEvents(
   body: ReadableStream<Uint8Array>,
   touch: () => void,
   onEvent: (event: string, data: string) => void,
 ): Promise<void> {
   const decoder = new TextDecoder();
-  let buffer = '';
-  let event = 'message';
-  let data: string[] = [];
+  // `id:` and `retry:` need nothing here: the client tracks revisions itself.
+  const parser = new SseParser({ onEvent: (e) => onEvent(e.event, e.data) });
   for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     touch();
-    buffer += decoder.decode(chunk, { stream: true });
-    for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
-      const line = buffer.slice(0, newline).replace(/\r$/, '');
-      buffer = buffer.slice(newline + 1);
-      if (line === '') {
-        if (data.length > 0) onEvent(event, data.join('\n'));
-        event = 'message';
-        data = [];
-      } else if (line.startsWith('event:')) {
-        event = line.slice(6).trim();
-      } else if (line.startsWith('data:')) {
-        data.push(line.slice(5).replace(/^ /, ''));
-      }
-      // `id:`, `retry:` and `:` comments need nothing here: the client tracks revisions itself.
-    }
+    parser.push(decoder.decode(chunk, { stream: true }));
   }
 }

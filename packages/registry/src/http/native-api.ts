@@ -15,6 +15,7 @@ import {
   ServiceNameSchema,
   StatusBodySchema,
 } from '../schemas.js';
+import { eventId } from './event-id.js';
 import { fieldError } from './problems.js';
 
 const registrationBody = compileValidator(RegistrationBodySchema, '/body');
@@ -76,6 +77,7 @@ export function registerNativeApi(app: FastifyInstance, registry: Registry): voi
     nodeId: registry.nodeId,
     store: registry.store.kind,
     capabilities: registry.capabilities,
+    epoch: registry.epoch,
     revision: registry.revision,
     services: registry.services().length,
     instances: registry.view.size,
@@ -87,7 +89,12 @@ export function registerNativeApi(app: FastifyInstance, registry: Registry): voi
   app.get('/v1/services/:service/instances', async (request) => {
     const service = pathService(request);
     const filter = parseFilter(request.query as Record<string, unknown>);
-    return { service, revision: registry.revision, instances: registry.instances(service, filter) };
+    return {
+      service,
+      revision: registry.revision,
+      eventId: eventId(registry.epoch, registry.revision),
+      instances: registry.instances(service, filter),
+    };
   });
 
   app.post('/v1/services/:service/instances', async (request, reply) => {

@@ -30,6 +30,8 @@ function post(service: string, id: string, on = registry) {
 }
 
 const data = (e: SseEvent) => JSON.parse(e.data);
+/** The revision an event id (`<epoch>:<revision>`) stands for. */
+const revisionOf = (e: SseEvent) => Number(e.id?.split(':')[1]);
 const is = (event: string, id?: string) => (e: SseEvent) =>
   e.event === event && (id === undefined || data(e).instance?.instanceId === id);
 
@@ -43,10 +45,11 @@ describe('watch stream', () => {
 
     await post('search', 'new-1');
     const registered = await watcher.next(is('registered', 'new-1'));
-    expect(Number(registered.id)).toBeGreaterThan(snapshot.revision);
+    expect(registered.id).toBe(`${registry.registry.epoch}:${revisionOf(registered)}`);
+    expect(revisionOf(registered)).toBeGreaterThan(snapshot.revision);
     expect(data(registered)).toMatchObject({
       type: 'registered',
-      revision: Number(registered.id),
+      revision: revisionOf(registered),
       instance: { service: 'search', status: 'UP' },
     });
 
@@ -90,9 +93,9 @@ describe('watch stream', () => {
       ['deregistered', 'r-2'],
       ['registered', 'r-3'],
     ]);
-    const ids = second.events.map((e) => Number(e.id));
+    const ids = second.events.map(revisionOf);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
-    expect(ids[0]).toBeGreaterThan(Number(lastEventId));
+    expect(ids[0]).toBeGreaterThan(Number(lastEventId.split(':')[1]));
   });
 
   it('sends a snapshot when the changes after Last-Event-ID are gone or unknown', async () => {
@@ -104,7 +107,9 @@ describe('watch stream', () => {
     });
     try {
       for (const id of ['a', 'b', 'c', 'd']) await post('old', id, small);
-      for (const lastId of ['1', '999999', 'garbage']) {
+      const epoch = small.registry.epoch;
+      // Pruned, ahead of the registry, another epoch, a bare (pre-epoch) revision, garbage.
+      for (const lastId of [`${epoch}:1`, `${epoch}:999999`, 'another-epoch:3', '3', 'garbage']) {
         const watcher = await watch('/v1/watch', { 'last-event-id': lastId }, small);
         const first = await watcher.next(() => true);
         expect(first.event).toBe('snapshot');
@@ -112,11 +117,53 @@ describe('watch stream', () => {
         watcher.close();
       }
       // Still within the log: the missed changes, no snapshot.
-      const recent = await watch('/v1/watch?since=2', {}, small);
+      const recent = await watch(`/v1/watch?since=${epoch}:2`, {}, small);
       await recent.next(is('registered', 'd'));
       expect(recent.events.map((e) => e.event)).toEqual(['registered', 'registered']);
     } finally {
       await small.close();
+    }
+  });
+
+  it('watches on from a listing with its eventId as ?since=, without a second snapshot', async () => {
+    await post('listed', 'l-1');
+    const listing = (await (await fetch(`${registry.url}/v1/services/listed/instances`)).json()) as {
+      revision: number;
+      eventId: string;
+    };
+    expect(listing.eventId).toBe(`${registry.registry.epoch}:${listing.revision}`);
+    await post('listed', 'l-2');
+    const watcher = await watch(`/v1/watch?service=listed&since=${encodeURIComponent(listing.eventId)}`);
+    await watcher.next(is('registered', 'l-2'));
+    expect(watcher.events.map((e) => e.event)).toEqual(['registered']);
+  });
+
+  it('sends a snapshot to a watcher resuming with an id from before a memory registry restarted', async () => {
+    const before = await startRegistry({ port: 0, host: '127.0.0.1', logger: captureLogger().logger });
+    let lastEventId: string;
+    try {
+      const watcher = await watch('/v1/watch', {}, before);
+      await watcher.next(is('snapshot'));
+      for (const id of ['a', 'b']) await post('old', id, before);
+      await watcher.next(is('registered', 'b'));
+      lastEventId = watcher.lastEventId ?? '';
+      watcher.close();
+    } finally {
+      await before.close();
+    }
+    // No snapshot file: the new process numbers its changes from the start again, and its
+    // revisions reach (then pass) the old id with changes the watcher never saw.
+    const after = await startRegistry({ port: 0, host: '127.0.0.1', logger: captureLogger().logger });
+    try {
+      for (const id of ['x', 'y']) await post('new', id, after);
+      const resumed = await watch('/v1/watch', { 'last-event-id': lastEventId }, after);
+      await post('new', 'z', after);
+      const first = await resumed.next(() => true);
+      expect(first.event).toBe('snapshot');
+      expect(data(first).instances.map((i: { instanceId: string }) => i.instanceId)).toEqual(['x', 'y']);
+      await resumed.next(is('registered', 'z'));
+    } finally {
+      await after.close();
     }
   });
 

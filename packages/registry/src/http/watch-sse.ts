@@ -5,6 +5,7 @@ import type { RegistryMetrics } from '../metrics.js';
 import type { Change, Instance } from '../model.js';
 import type { Registry, RegistryEvent } from '../registry.js';
 import { ServiceNameSchema } from '../schemas.js';
+import { eventId, isEventId, parseEventId, type ResumePoint } from './event-id.js';
 import { fieldError } from './problems.js';
 
 const serviceName = compileValidator(ServiceNameSchema, '/query/service');
@@ -29,17 +30,18 @@ class Watcher {
    * Subscribes first, then catches up (snapshot, or the changes after `resumeFrom`), then
    * replays what arrived meanwhile, skipping anything already sent: no gap, no duplicate.
    */
-  async start(resumeFrom: number | undefined): Promise<void> {
+  async start(resumeFrom: ResumePoint | undefined): Promise<void> {
     this.unsubscribe = this.registry.subscribe((event) => {
       if (this.pending) this.pending.push(event);
       else this.handle(event);
     });
     let missed: Change[] | undefined;
-    if (resumeFrom !== undefined) missed = await this.registry.changesSince(resumeFrom);
-    if (missed === undefined) {
+    if (resumeFrom !== undefined)
+      missed = await this.registry.changesSince(resumeFrom.epoch, resumeFrom.revision);
+    if (missed === undefined || resumeFrom === undefined) {
       this.sendSnapshot();
     } else {
-      this.lastRevision = resumeFrom ?? -1;
+      this.lastRevision = resumeFrom.revision;
       for (const change of missed) this.sendChange(change);
     }
     const pending = this.pending ?? [];
@@ -72,7 +74,9 @@ class Watcher {
     if (change.revision <= this.lastRevision) return;
     this.lastRevision = change.revision;
     if (!this.matches(change.instance)) return;
-    this.write(`id: ${change.revision}\nevent: ${change.type}\ndata: ${JSON.stringify(change)}\n\n`);
+    this.write(
+      `id: ${eventId(this.registry.epoch, change.revision)}\nevent: ${change.type}\ndata: ${JSON.stringify(change)}\n\n`,
+    );
   }
 
   private sendSnapshot(): void {
@@ -83,7 +87,9 @@ class Watcher {
       instances: snapshot.instances.filter((i) => this.matches(i)),
       selfPreservation: this.registry.selfPreservation,
     };
-    this.write(`id: ${snapshot.revision}\nevent: snapshot\ndata: ${JSON.stringify(data)}\n\n`);
+    this.write(
+      `id: ${eventId(snapshot.epoch, snapshot.revision)}\nevent: snapshot\ndata: ${JSON.stringify(data)}\n\n`,
+    );
   }
 
   private write(text: string): void {
@@ -143,19 +149,24 @@ export class WatchHub {
   }
 }
 
-/** `Last-Event-ID` (or `?since=`) as a revision; a malformed header means "start with a snapshot". */
-function resumeRevision(header: unknown, since: unknown): number | undefined {
+/**
+ * `?since=` (or else `Last-Event-ID`) as a resume point. A malformed header, a bare revision or
+ * an id of another epoch all mean "start with a snapshot"; only a malformed `since` is refused.
+ */
+function resumePoint(header: unknown, since: unknown): ResumePoint | undefined {
   if (since !== undefined) {
-    if (typeof since !== 'string' || !/^\d{1,15}$/.test(since)) {
-      throw fieldError('/query/since', `must be a revision (a non-negative integer), got "${String(since)}"`);
+    if (typeof since !== 'string' || !isEventId(since)) {
+      throw fieldError(
+        '/query/since',
+        `must be an event id of this stream (<epoch>:<revision>), got "${String(since)}"`,
+      );
     }
-    return Number(since);
+    return parseEventId(since);
   }
-  if (typeof header === 'string' && /^\d{1,15}$/.test(header.trim())) return Number(header.trim());
-  return undefined;
+  return typeof header === 'string' ? parseEventId(header.trim()) : undefined;
 }
 
-/** `GET /v1/watch[?service=a&service=b][&since=N]`: the server-sent-events stream of changes. */
+/** `GET /v1/watch[?service=a&service=b][&since=<event id>]`: the server-sent-events stream of changes. */
 export function registerWatch(app: FastifyInstance, hub: WatchHub): void {
   app.get('/v1/watch', async (request, reply) => {
     const query = request.query as Record<string, unknown>;
@@ -166,7 +177,7 @@ export function registerWatch(app: FastifyInstance, hub: WatchHub): void {
       );
       services = new Set(names.map((n) => serviceName.assert(n)));
     }
-    const resumeFrom = resumeRevision(request.headers['last-event-id'], query.since);
+    const resumeFrom = resumePoint(request.headers['last-event-id'], query.since);
 
     reply.hijack();
     const res = reply.raw;

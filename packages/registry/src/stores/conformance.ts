@@ -102,6 +102,15 @@ export function storeConformance(
       const { snapshot } = await setup();
       expect(snapshot.instances).toEqual([]);
       expect(Number.isSafeInteger(snapshot.revision)).toBe(true);
+      expect(snapshot.epoch).toMatch(/^[\w-]{1,100}$/);
+    });
+
+    test('starts a new epoch on new data, and keeps it while open', async () => {
+      const first = await setup();
+      const second = await setup();
+      expect(second.snapshot.epoch).not.toBe(first.snapshot.epoch);
+      await first.store.put(testInstance(), 'registered');
+      expect((await first.store.snapshot()).epoch).toBe(first.snapshot.epoch);
     });
 
     test('stores an instance and reads it back unchanged', async () => {
@@ -223,6 +232,7 @@ export function storeConformance(
       const { store, another } = await setup();
       if (!store.capabilities.shared || !another) return;
       const peer = await opened(another());
+      expect(peer.snapshot.epoch).toBe((await store.snapshot()).epoch);
       const a = await store.put(testInstance({ instanceId: 'a' }), 'registered');
       const b = await peer.store.put(testInstance({ instanceId: 'b' }), 'registered');
       const gone = await store.remove('orders', 'a', 'deregistered');
@@ -247,12 +257,14 @@ export function storeConformance(
       expect([await store.isLeader(), await peer.store.isLeader()]).toEqual(leaders);
     });
 
-    test('keeps instances and revisions across a restart', async () => {
-      const { store, another } = await setup();
+    test('keeps instances, revisions and the epoch across a restart', async () => {
+      const { store, snapshot, another } = await setup();
       if (!store.capabilities.durable || !another) return;
       const put = await store.put(testInstance({ metadata: { kept: 'yes' } }), 'registered');
       await store.close();
       const reopened = await opened(another());
+      // Same history: a watcher's resume id from before the restart stays meaningful.
+      expect(reopened.snapshot.epoch).toBe(snapshot.epoch);
       expect(reopened.snapshot.revision).toBeGreaterThanOrEqual(put.revision);
       expect(reopened.snapshot.instances.map((i) => [i.instanceId, i.metadata])).toEqual([
         ['orders-1', { kept: 'yes' }],

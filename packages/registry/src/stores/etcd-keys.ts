@@ -8,7 +8,8 @@ import type { EtcdStoreOptions } from './etcd-store.js';
  * `instances/<service>/<id>` → `{type, instance}` on the instance's own lease;
  * `removals/<node>` → the last removal by that process, written with the delete;
  * `nodes/<node>/renewals` → that process's renewal count, on its node lease;
- * `leader` → the node id of the leader, on its node lease.
+ * `leader` → the node id of the leader, on its node lease;
+ * `epoch` → the id of this data's revision history, written once by the first process.
  */
 
 /** `etcd://host:port[,host:port…][/prefix]` (or `etcds://` for TLS) as store options. */

@@ -54,6 +54,7 @@ export class EtcdStore implements RegistryStore {
   private watcher: Watcher | undefined;
   private nodeLease: Lease | undefined;
   private revision = 0;
+  private epoch = '';
   private renewals = 0;
   private publishedRenewals = 0;
   private publishTimer: TimerHandle | undefined;
@@ -79,6 +80,7 @@ export class EtcdStore implements RegistryStore {
 
   async open(listener: StoreListener): Promise<StoreSnapshot> {
     this.listener = listener;
+    this.epoch = await this.guard('reading the epoch', () => this.readEpoch());
     const snapshot = await this.guard('reading the registry', () => this.readSnapshot());
     this.ring.reset(snapshot.revision);
     this.nodeLease = this.etcd.lease(10, { autoKeepAlive: true });
@@ -205,6 +207,20 @@ export class EtcdStore implements RegistryStore {
     await Promise.all(due);
   }
 
+  /**
+   * The id of this data's revision history, created by the first process on the prefix. etcd's
+   * revisions survive restarts of etcd and of the registry, but start over on a wiped or new
+   * cluster (which can have the same cluster id): the key goes with the data, so a new one
+   * means a new history.
+   */
+  private async readEpoch(): Promise<string> {
+    const key = `${this.prefix}epoch`;
+    await this.etcd.if(key, 'Create', '==', 0).then(this.etcd.put(key).value(newId())).commit();
+    const epoch = await this.etcd.get(key).string();
+    if (!epoch) throw new StoreUnavailableError(`etcd key ${key} vanished while being created`);
+    return epoch;
+  }
+
   private async readSnapshot(): Promise<StoreSnapshot> {
     const response = await this.etcd.getAll().prefix(this.instancesPrefix).exec();
     const instances: Instance[] = [];
@@ -214,7 +230,7 @@ export class EtcdStore implements RegistryStore {
       instances.push({ ...value.instance, revision: Number(kv.mod_revision) });
     }
     this.revision = Number(response.header.revision);
-    return { revision: this.revision, instances };
+    return { epoch: this.epoch, revision: this.revision, instances };
   }
 
   private async watchFrom(revision: number): Promise<void> {

@@ -43,6 +43,49 @@ describe('MemoryStore', () => {
     }
   });
 
+  it('starts a new epoch on every start without a snapshot file', async () => {
+    const before = new MemoryStore();
+    const first = await before.open(() => {});
+    await before.put(testInstance(), 'registered');
+    await before.close();
+    const after = new MemoryStore();
+    const second = await after.open(() => {});
+    await after.put(testInstance(), 'registered');
+    // Same revision, another history: only the epoch tells them apart.
+    expect((await after.snapshot()).revision).toBe((await before.snapshot()).revision);
+    expect(second.epoch).not.toBe(first.epoch);
+    await after.close();
+  });
+
+  it('continues its epoch only from a snapshot saved at shutdown, not after a crash', async () => {
+    const dir = await makeTempDir('registry-memory');
+    const clock = new ManualClock(0);
+    const path = join(dir.dir, 'registry.json');
+    const open: MemoryStore[] = [];
+    const start = async () => {
+      const store = new MemoryStore({ snapshotPath: path, clock });
+      open.push(store);
+      return { store, snapshot: await store.open(() => {}) };
+    };
+    try {
+      const first = await start();
+      await first.store.put(testInstance({ instanceId: 'a' }), 'registered');
+      await first.store.close();
+      const restored = await start();
+      expect(restored.snapshot.epoch).toBe(first.snapshot.epoch);
+
+      // The restored store takes a change and dies before saving it: the file is behind what
+      // watchers have seen, so the next start must not hand out the same revisions again.
+      await restored.store.put(testInstance({ instanceId: 'b' }), 'registered');
+      const afterCrash = await start();
+      expect(afterCrash.snapshot.revision).toBe(1);
+      expect(afterCrash.snapshot.epoch).not.toBe(first.snapshot.epoch);
+    } finally {
+      for (const store of open) await store.close();
+      await dir.remove();
+    }
+  });
+
   it('saves changes periodically, not only on close', async () => {
     const dir = await makeTempDir('registry-memory');
     try {

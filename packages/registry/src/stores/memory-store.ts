@@ -1,6 +1,13 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type Clock, ConfigurationError, type Logger, systemClock, type TimerHandle } from '@flotilla/core';
+import {
+  type Clock,
+  ConfigurationError,
+  type Logger,
+  newId,
+  systemClock,
+  type TimerHandle,
+} from '@flotilla/core';
 import { type Change, cloneInstance, type Instance, instanceKey, leaseExpiresAt } from '../model.js';
 import { ChangeRing } from './change-ring.js';
 import type { RegistryStore, StoreCapabilities, StoreListener, StoreSnapshot } from './store.js';
@@ -21,13 +28,22 @@ interface SnapshotFile {
   format: 'flotilla-registry-snapshot';
   version: 1;
   revision: number;
+  /** Absent in files written before epochs existed: those start a new one. */
+  epoch?: string;
+  /**
+   * Written by `close()`: the file holds every change of its epoch. A file saved periodically may
+   * miss the last changes before a crash, whose revisions the restored store would then reuse.
+   */
+  final?: boolean;
   savedAt: number;
   instances: Instance[];
 }
 
 /**
  * The registry in this process's memory: one registry process, revisions from a counter,
- * optionally saved to a JSON file so an embedded registry comes back with its instances.
+ * optionally saved to a JSON file so an embedded registry comes back with its instances. Every
+ * start is a new epoch (the counter starts again), except a restore from a file saved at a clean
+ * shutdown, which continues its epoch.
  */
 export class MemoryStore implements RegistryStore {
   readonly kind = 'memory';
@@ -36,6 +52,7 @@ export class MemoryStore implements RegistryStore {
   private readonly ring: ChangeRing;
   private readonly clock: Clock;
   private revision = 0;
+  private epoch = newId();
   private listener: StoreListener | undefined;
   private dirty = false;
   private timer: TimerHandle | undefined;
@@ -69,7 +86,7 @@ export class MemoryStore implements RegistryStore {
     this.closed = true;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.listener = undefined;
-    if (this.options.snapshotPath !== undefined) await this.save();
+    if (this.options.snapshotPath !== undefined) await this.save(true);
   }
 
   async put(instance: Instance, type: 'registered' | 'updated'): Promise<Change> {
@@ -103,7 +120,11 @@ export class MemoryStore implements RegistryStore {
   }
 
   async snapshot(): Promise<StoreSnapshot> {
-    return { revision: this.revision, instances: [...this.instances.values()].map(cloneInstance) };
+    return {
+      epoch: this.epoch,
+      revision: this.revision,
+      instances: [...this.instances.values()].map(cloneInstance),
+    };
   }
 
   async changesSince(revision: number): Promise<Change[] | undefined> {
@@ -135,17 +156,19 @@ export class MemoryStore implements RegistryStore {
     }, this.options.snapshotIntervalMs ?? 5_000);
   }
 
-  /** Writes the snapshot file atomically (temporary file, then rename). */
-  private save(): Promise<void> {
+  /** Writes the snapshot file atomically (temporary file, then rename); `final` at shutdown. */
+  private save(final = false): Promise<void> {
     const path = this.options.snapshotPath;
     if (path === undefined) return Promise.resolve();
     this.saving = this.saving.then(async () => {
-      if (!this.dirty) return;
+      if (!this.dirty && !final) return;
       this.dirty = false;
       const doc: SnapshotFile = {
         format: 'flotilla-registry-snapshot',
         version: 1,
         revision: this.revision,
+        epoch: this.epoch,
+        final,
         savedAt: this.clock.now(),
         instances: [...this.instances.values()],
       };
@@ -193,8 +216,15 @@ export class MemoryStore implements RegistryStore {
     }
     this.revision = Number.isSafeInteger(doc.revision) ? doc.revision : 0;
     this.ring.reset(this.revision);
+    if (doc.final === true && typeof doc.epoch === 'string' && /^[\w-]{1,100}$/.test(doc.epoch)) {
+      this.epoch = doc.epoch;
+      // From now on the file no longer holds every change of this epoch, until the next close:
+      // mark it so at once, or a crash before the next periodic save would reuse revisions.
+      this.dirty = true;
+      await this.save();
+    }
     this.options.logger?.info(
-      { path, instances: doc.instances.length, revision: this.revision },
+      { path, instances: doc.instances.length, revision: this.revision, epoch: this.epoch },
       'registry snapshot loaded',
     );
   }

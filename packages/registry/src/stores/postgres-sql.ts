@@ -95,7 +95,7 @@ SELECT revision, type, at, instance FROM registry_changes WHERE revision > $1 OR
 
 export const CHANGE_AT_SQL = `SELECT revision, type, at, instance FROM registry_changes WHERE revision = $1`;
 
-export const STATE_SQL = 'SELECT revision, pruned_through FROM registry_state WHERE id = 1';
+export const STATE_SQL = 'SELECT epoch, revision, pruned_through FROM registry_state WHERE id = 1';
 
 export const MAX_RENEWAL_SEQ_SQL = 'SELECT coalesce(max(renewal_seq), 0) AS seq FROM registry_instances';
 

@@ -173,10 +173,16 @@ export class PostgresStore implements RegistryStore {
     const client = await this.connect();
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const state = await client.query<{ revision: string }>(STATE_SQL);
+      const state = await client.query<{ epoch: string; revision: string }>(STATE_SQL);
       const rows = await client.query<{ instance: Instance }>(SNAPSHOT_SQL);
       await client.query('COMMIT');
-      return { revision: Number(state.rows[0]?.revision ?? 0), instances: rows.rows.map((r) => r.instance) };
+      const [row] = state.rows;
+      if (!row) throw new StoreUnavailableError('registry_state has no row (migration 0001 not applied?)');
+      return {
+        epoch: row.epoch,
+        revision: Number(row.revision),
+        instances: rows.rows.map((r) => r.instance),
+      };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw this.wrap(error, 'reading the registry snapshot');

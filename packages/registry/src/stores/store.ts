@@ -5,7 +5,9 @@ import type { Change, Instance } from '../model.js';
  * changes; every registry process keeps a full view in memory fed by that feed, and serves reads
  * and watches from it. Revisions come from the store: a counter (memory), a locked row updated in
  * the same statement as the change (PostgreSQL), or etcd's own mod revision (etcd). They increase
- * strictly in the order the feed delivers changes, but need not be contiguous.
+ * strictly in the order the feed delivers changes, but need not be contiguous. A revision means
+ * something only within its epoch: the id of one revision history, which a store keeps for as
+ * long as its revisions keep counting on from the same past (see `StoreSnapshot.epoch`).
  */
 export interface RegistryStore {
   /** `memory`, `postgres`, `etcd`, … */
@@ -82,6 +84,14 @@ export interface StoreCapabilities {
 
 /** The state of the store at one revision. */
 export interface StoreSnapshot {
+  /**
+   * Id of the revision history `revision` belongs to: a new one whenever revisions could start
+   * over or be reused (a memory store without its snapshot file, a new database or etcd prefix);
+   * the same one for every process sharing the store and across restarts on the same data.
+   * Watch resume ids carry it, so an id from another history gets a snapshot, not a wrong replay.
+   * Letters, digits, `-` and `_` only.
+   */
+  epoch: string;
   revision: number;
   instances: Instance[];
 }

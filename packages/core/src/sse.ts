@@ -1,3 +1,8 @@
+/**
+ * Server-sent events (`text/event-stream`) parsing, shared by every client that follows a watch
+ * stream (registry, config). Pure text handling: the caller owns the connection.
+ */
+
 /** One dispatched server-sent event. */
 export interface SseEvent {
   /** `event:` field, `message` when absent. */
