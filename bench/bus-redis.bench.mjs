@@ -1,0 +1,192 @@
+// Bus over Redis Streams: publish → consume throughput and end-to-end latency of @flotilla/bus with
+// the bus-redis adapter, next to hand-written ioredis doing the same work in the same run and
+// server: XADD (MAXLEN ~) per publish, a blocking XREADGROUP on a dedicated connection, XACK
+// after the handler.
+import { performance } from 'node:perf_hooks';
+import { Type } from '@sinclair/typebox';
+import { Redis } from 'ioredis';
+import { createBus, defineMessage } from '../packages/bus/dist/index.js';
+import { createRedisAdapter } from '../packages/bus-redis/dist/index.js';
+import { createLogger } from '../packages/core/dist/index.js';
+import { printTable, saveResults } from './lib.mjs';
+
+const url = process.env.FLOTILLA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const MESSAGES = Number(process.env.BUS_BENCH_MESSAGES ?? 5000);
+const PUBLISHERS = 8;
+const CONCURRENCY = 16;
+const PINGS = 300;
+const ROUNDS = 2;
+const logger = createLogger({ service: 'bench', level: 'error' });
+const prefix = `bench:bus-redis:${process.pid}:`;
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Publishes `count` messages from PUBLISHERS concurrent loops; resolves when all were consumed. */
+async function throughput(system, count) {
+  const latencies = [];
+  let done;
+  const allConsumed = new Promise((resolve) => {
+    done = resolve;
+  });
+  system.onMessage = (sentAt) => {
+    latencies.push(performance.now() - sentAt);
+    if (latencies.length === count) done();
+  };
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PUBLISHERS }, async () => {
+      while (next < count) {
+        next++;
+        await system.publish(performance.now());
+      }
+    }),
+  );
+  await allConsumed;
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { perSecond: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+/** One message at a time: publish, wait until consumed, repeat. */
+async function pingPong(system, count) {
+  const latencies = [];
+  for (let i = 0; i < count; i++) {
+    const consumed = new Promise((resolve) => {
+      system.onMessage = (sentAt) => resolve(performance.now() - sentAt);
+    });
+    await system.publish(performance.now());
+    latencies.push(await consumed);
+  }
+  latencies.sort((a, b) => a - b);
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function flotillaSystem(round) {
+  const Tick = defineMessage('bench.tick', Type.Object({ sentAt: Type.Number(), body: Type.String() }), {
+    topic: `tick${round}`,
+  });
+  const bus = await createBus({
+    adapter: createRedisAdapter({ url, keyPrefix: prefix, logger }),
+    service: 'bench',
+    logger,
+  });
+  const system = { onMessage: () => {} };
+  await bus.subscribe(Tick, { concurrency: CONCURRENCY }, ({ payload }) => system.onMessage(payload.sentAt));
+  system.publish = (sentAt) => bus.publish(Tick, { sentAt, body: 'x'.repeat(100) }, { key: 'k' });
+  system.close = () => bus.close();
+  return system;
+}
+
+async function rawSystem(round) {
+  const stream = `${prefix}raw${round}`;
+  const redis = new Redis(url, { enableAutoPipelining: true });
+  const reader = new Redis(url);
+  await redis.xgroup('CREATE', stream, 'bench', '$', 'MKSTREAM');
+  const system = { onMessage: () => {} };
+  let inFlight = 0;
+  let running = true;
+  let freed = () => {};
+  const loop = (async () => {
+    while (running) {
+      const free = CONCURRENCY - inFlight;
+      if (free === 0) {
+        await new Promise((resolve) => {
+          freed = resolve;
+        });
+        continue;
+      }
+      const reply = await reader.xreadgroup(
+        'GROUP',
+        'bench',
+        'c1',
+        'COUNT',
+        free,
+        'BLOCK',
+        200,
+        'STREAMS',
+        stream,
+        '>',
+      );
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          inFlight++;
+          const body = JSON.parse(fields[3]);
+          Promise.resolve(system.onMessage(body.sentAt))
+            .then(() => redis.xack(stream, 'bench', id))
+            .finally(() => {
+              inFlight--;
+              freed();
+            });
+        }
+      }
+    }
+  })();
+  system.publish = (sentAt) =>
+    redis.xadd(
+      stream,
+      'MAXLEN',
+      '~',
+      1_000_000,
+      '*',
+      'e',
+      JSON.stringify({ type: 'bench.tick', key: 'k' }),
+      'p',
+      JSON.stringify({ sentAt, body: 'x'.repeat(100) }),
+    );
+  system.close = async () => {
+    running = false;
+    freed();
+    await loop;
+    reader.disconnect();
+    await redis.quit();
+  };
+  return system;
+}
+
+const rows = [];
+const cleanup = new Redis(url);
+try {
+  const results = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, make] of [
+      ['raw ioredis XADD/XREADGROUP/XACK', rawSystem],
+      ['@flotilla/bus + bus-redis', flotillaSystem],
+    ]) {
+      const system = await make(round);
+      await throughput(system, 500); // warm-up
+      const load = await throughput(system, MESSAGES);
+      const idle = await pingPong(system, PINGS);
+      await system.close();
+      const best = results[name];
+      results[name] = {
+        load: best && best.load.perSecond > load.perSecond ? best.load : load,
+        idle: best && best.idle.p50 < idle.p50 ? best.idle : idle,
+      };
+    }
+  }
+  const raw = results['raw ioredis XADD/XREADGROUP/XACK'];
+  for (const [name, { load, idle }] of Object.entries(results)) {
+    rows.push({
+      case: name,
+      'msg/s': load.perSecond,
+      'ratio msg/s': load.perSecond / raw.load.perSecond,
+      'p50 ms (load)': load.p50,
+      'p99 ms (load)': load.p99,
+      'p50 ms (idle)': idle.p50,
+      'p99 ms (idle)': idle.p99,
+      'ratio p50 idle': idle.p50 / raw.idle.p50,
+    });
+  }
+} finally {
+  const keys = await cleanup.keys(`${prefix}*`);
+  if (keys.length > 0) await cleanup.unlink(...keys);
+  cleanup.disconnect();
+}
+console.log(
+  `${MESSAGES} messages, ${PUBLISHERS} concurrent publishers, consumer concurrency ${CONCURRENCY}; idle = one at a time (${PINGS}); best of ${ROUNDS} alternating rounds\n`,
+);
+printTable(rows);
+console.log(`\nresults: ${saveResults('bus-redis', rows)}`);

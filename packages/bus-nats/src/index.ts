@@ -1,0 +1,1 @@
+export { createNatsAdapter, type NatsAdapterOptions, NatsBusAdapter } from './adapter.js';

@@ -1,0 +1,7 @@
+export {
+  createRedisAdapter,
+  type RedisAdapterOptions,
+  RedisBusAdapter,
+  type StreamTrim,
+} from './adapter.js';
+export { RedisBusError } from './errors.js';
