@@ -7,6 +7,19 @@ import { orderingTests } from './ordering.js';
 import { requestReplyTests } from './request-reply.js';
 
 export { type AdapterFactory, Gate, Harness, waitFor } from './harness.js';
+export {
+  assertBuilt,
+  formatKillTestResult,
+  KILL_GROUP,
+  KillItem,
+  type KillTestOptions,
+  type KillTestProcess,
+  type KillTestProcesses,
+  type KillTestResult,
+  type KillTestSettings,
+  killTestSettings,
+  runKillTest,
+} from './kill.js';
 
 /** Names of the conformance tests, for `skip`. */
 export const CONFORMANCE_TESTS = [
