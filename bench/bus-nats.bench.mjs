@@ -3,68 +3,22 @@
 // work in the same run and server: a stream with interest retention, `js.publish` awaiting the
 // PubAck with a `Nats-Msg-Id`, a durable pull consumer with explicit acks, and a confirmed ack
 // (`ackAck`) after the handler — what the adapter does, without the bus around it.
-import { performance } from 'node:perf_hooks';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Type } from '@sinclair/typebox';
 import { createBus, defineMessage } from '../packages/bus/dist/index.js';
 import { createNatsAdapter } from '../packages/bus-nats/dist/index.js';
 import { createLogger, newId } from '../packages/core/dist/index.js';
+import { PUBLISHERS, pingPong, throughput } from './bus-lib.mjs';
 import { printTable, saveResults } from './lib.mjs';
 
 const url = process.env.FLOTILLA_TEST_NATS_URL || 'nats://127.0.0.1:4222';
 const MESSAGES = Number(process.env.BUS_BENCH_MESSAGES ?? 5000);
-const PUBLISHERS = 8;
 const CONCURRENCY = 16;
 const PINGS = 300;
 const ROUNDS = 2;
 const logger = createLogger({ service: 'bench', level: 'error' });
 const prefix = `bench_${process.pid}`;
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** Publishes `count` messages from PUBLISHERS concurrent loops; resolves when all were consumed. */
-async function throughput(system, count) {
-  const latencies = [];
-  let done;
-  const allConsumed = new Promise((resolve) => {
-    done = resolve;
-  });
-  system.onMessage = (sentAt) => {
-    latencies.push(performance.now() - sentAt);
-    if (latencies.length === count) done();
-  };
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: PUBLISHERS }, async () => {
-      while (next < count) {
-        next++;
-        await system.publish(performance.now());
-      }
-    }),
-  );
-  await allConsumed;
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { perSecond: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
-
-/** One message at a time: publish, wait until consumed, repeat. */
-async function pingPong(system, count) {
-  const latencies = [];
-  for (let i = 0; i < count; i++) {
-    const consumed = new Promise((resolve) => {
-      system.onMessage = (sentAt) => resolve(performance.now() - sentAt);
-    });
-    await system.publish(performance.now());
-    latencies.push(await consumed);
-  }
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
 
 async function flotillaSystem(round) {
   const Tick = defineMessage('bench.tick', Type.Object({ sentAt: Type.Number(), body: Type.String() }), {

@@ -3,13 +3,13 @@
 // work in the same run and database: one INSERT (+ NOTIFY) per publish, a leased claim
 // (UPDATE … FOR UPDATE SKIP LOCKED), one DELETE per acknowledgement. pg-boss, the usual
 // comparison, needs Node 22 and cannot be installed here.
-import { performance } from 'node:perf_hooks';
 import { Type } from '@sinclair/typebox';
 import pg from 'pg';
 import { createBus, defineMessage } from '../packages/bus/dist/index.js';
 import { createPostgresAdapter } from '../packages/bus-postgres/dist/index.js';
 import { createLogger } from '../packages/core/dist/index.js';
 import { dropDatabase, ensureDatabase } from '../packages/postgres/dist/index.js';
+import { PUBLISHERS, pingPong, throughput } from './bus-lib.mjs';
 import { printTable, saveResults } from './lib.mjs';
 
 const serverUrl =
@@ -17,7 +17,6 @@ const serverUrl =
   process.env.DATABASE_URL ??
   'postgres://postgres@127.0.0.1:5432/postgres';
 const MESSAGES = Number(process.env.BUS_BENCH_MESSAGES ?? 5000);
-const PUBLISHERS = 8;
 const CONCURRENCY = 16;
 const PINGS = 300;
 const ROUNDS = 2;
@@ -25,51 +24,6 @@ const logger = createLogger({ service: 'bench', level: 'error' });
 
 const database = `bench_bus_${process.pid}`;
 const url = await ensureDatabase(serverUrl, database);
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-}
-
-/** Publishes `count` messages from PUBLISHERS concurrent loops; resolves when all were consumed. */
-async function throughput(system, count) {
-  const latencies = [];
-  let done;
-  const allConsumed = new Promise((resolve) => {
-    done = resolve;
-  });
-  system.onMessage = (sentAt) => {
-    latencies.push(performance.now() - sentAt);
-    if (latencies.length === count) done();
-  };
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: PUBLISHERS }, async () => {
-      while (next < count) {
-        next++;
-        await system.publish(performance.now());
-      }
-    }),
-  );
-  await allConsumed;
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { perSecond: count / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
-
-/** One message at a time: publish, wait until consumed, repeat. */
-async function pingPong(system, count) {
-  const latencies = [];
-  for (let i = 0; i < count; i++) {
-    const consumed = new Promise((resolve) => {
-      system.onMessage = (sentAt) => resolve(performance.now() - sentAt);
-    });
-    await system.publish(performance.now());
-    latencies.push(await consumed);
-  }
-  latencies.sort((a, b) => a - b);
-  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
 
 async function flotillaSystem() {
   const Tick = defineMessage('bench.tick', Type.Object({ sentAt: Type.Number(), body: Type.String() }));

@@ -9,7 +9,14 @@ import type {
   TransportMessage,
 } from '@flotilla/bus';
 import { BusClosedError } from '@flotilla/bus';
-import { ConfigurationError, createLogger, EnvVars, type Logger, newId } from '@flotilla/core';
+import {
+  ConfigurationError,
+  createLogger,
+  EnvVars,
+  type Logger,
+  newId,
+  positiveIntegerOption,
+} from '@flotilla/core';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { FailureLog, NatsConsumer } from './consumer.js';
@@ -37,14 +44,8 @@ export interface NatsAdapterOptions {
   logger?: Logger;
 }
 
-function positive(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigurationError(`NATS bus adapter ${field} should be a positive integer, got ${value}`, {
-      data: { field, value },
-    });
-  }
-  return value;
-}
+const positive = (field: string, value: number): number =>
+  positiveIntegerOption('NATS bus adapter', field, value);
 
 /**
  * NATS JetStream: a stream per topic (interest retention), a durable pull consumer per group,

@@ -9,7 +9,14 @@ import type {
   TransportMessage,
 } from '@flotilla/bus';
 import { BusClosedError } from '@flotilla/bus';
-import { ConfigurationError, createLogger, EnvVars, type Logger, newId } from '@flotilla/core';
+import {
+  ConfigurationError,
+  createLogger,
+  EnvVars,
+  type Logger,
+  newId,
+  positiveIntegerOption,
+} from '@flotilla/core';
 import { createPool, migrate } from '@flotilla/postgres';
 import pg from 'pg';
 import { PgConsumer } from './consumer.js';
@@ -41,14 +48,8 @@ export interface PostgresAdapterOptions {
   logger?: Logger;
 }
 
-function positive(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigurationError(`Postgres bus adapter ${field} should be a positive integer, got ${value}`, {
-      data: { field, value },
-    });
-  }
-  return value;
-}
+const positive = (field: string, value: number): number =>
+  positiveIntegerOption('Postgres bus adapter', field, value);
 
 /** The PostgreSQL transport: queue tables claimed with SKIP LOCKED, woken by LISTEN/NOTIFY. */
 export class PostgresBusAdapter implements BusAdapter {

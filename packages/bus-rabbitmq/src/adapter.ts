@@ -10,7 +10,14 @@ import type {
   TransportMessage,
 } from '@flotilla/bus';
 import { BusClosedError } from '@flotilla/bus';
-import { ConfigurationError, createLogger, EnvVars, type Logger, newId } from '@flotilla/core';
+import {
+  ConfigurationError,
+  createLogger,
+  EnvVars,
+  type Logger,
+  newId,
+  positiveIntegerOption,
+} from '@flotilla/core';
 import { AmqpConnection } from './connection.js';
 import { RabbitConsumer } from './consumer.js';
 import { deadLetterRecord, RabbitDeadLetterStore } from './dead-letters.js';
@@ -83,13 +90,7 @@ export class RabbitmqBusAdapter implements BusAdapter {
         data: { field: 'queueType', value: this.queueType },
       });
     }
-    this.standbyRetryMs = options.standbyRetryMs ?? 1000;
-    if (!Number.isInteger(this.standbyRetryMs) || this.standbyRetryMs < 1) {
-      throw new ConfigurationError(
-        `RabbitMQ standbyRetryMs should be a positive integer, got ${this.standbyRetryMs}`,
-        { data: { field: 'standbyRetryMs', value: this.standbyRetryMs } },
-      );
-    }
+    this.standbyRetryMs = positiveIntegerOption('RabbitMQ', 'standbyRetryMs', options.standbyRetryMs ?? 1000);
     this.instanceId = options.instanceId ?? newId();
     this.connectionName = `flotilla-bus-${this.instanceId}`;
     this.logger = (options.logger ?? createLogger({ service: 'bus' })).child({ adapter: 'rabbitmq' });

@@ -9,7 +9,14 @@ import type {
   TransportMessage,
 } from '@flotilla/bus';
 import { BusClosedError } from '@flotilla/bus';
-import { ConfigurationError, createLogger, EnvVars, type Logger, newId } from '@flotilla/core';
+import {
+  ConfigurationError,
+  createLogger,
+  EnvVars,
+  type Logger,
+  newId,
+  positiveIntegerOption,
+} from '@flotilla/core';
 import { Redis } from 'ioredis';
 import { RedisConsumer } from './consumer.js';
 import { RedisDeadLetterStore } from './dead-letters.js';
@@ -40,14 +47,8 @@ export interface RedisAdapterOptions {
   logger?: Logger;
 }
 
-function positive(field: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigurationError(`Redis bus adapter ${field} should be a positive integer, got ${value}`, {
-      data: { field, value },
-    });
-  }
-  return value;
-}
+const positive = (field: string, value: number): number =>
+  positiveIntegerOption('Redis bus adapter', field, value);
 
 /** Redis Streams: a stream per topic, a consumer group per subscribing group, XAUTOCLAIM recovery. */
 export class RedisBusAdapter implements BusAdapter {

