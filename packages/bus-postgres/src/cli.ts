@@ -1,6 +1,5 @@
 import { createBusCommand } from '@flotilla/bus';
 import { type CommandDefinition, createLogger } from '@flotilla/core';
-import { createPostgresAdapter } from './adapter.js';
 
 /**
  * `flotilla bus dlq …` for a PostgreSQL bus. When more adapters contribute, the command moves to
@@ -10,6 +9,8 @@ export const busCommand: CommandDefinition = createBusCommand(async (url, io) =>
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new Error(`This flotilla knows only postgres:// bus URLs, got a ${url.split(':')[0]}: URL`);
   }
+  // Loaded on use, so other `flotilla` commands never load the pg driver.
+  const { createPostgresAdapter } = await import('./adapter.js');
   const adapter = createPostgresAdapter({
     url,
     migrate: false,

@@ -10,18 +10,13 @@ import {
   UsageError,
   waitForShutdown,
 } from '@flotilla/core';
-import { createPool, redactUrl } from '@flotilla/postgres';
 import type pg from 'pg';
-import { TokenAuth } from './server/auth.js';
-import { ConfigServer } from './server/config-server.js';
-import { reencryptDirectory } from './server/reencrypt-files.js';
-import { KeyRing } from './server/secrets.js';
-import { DirectorySource } from './server/sources/directory-source.js';
-import { PostgresSource } from './server/sources/postgres-source.js';
-import { PostgresStore } from './server/sources/postgres-store.js';
 import type { ConfigSource } from './server/sources/source.js';
 
 /** `flotilla config-server`: the config server in the foreground. */
+/** The server side of the commands, loaded when a command runs. */
+const serverSide = () => import('./cli-server.js');
+
 export const configServerCommand: CommandDefinition = {
   name: 'config-server',
   summary: 'Serve layered config and secrets (native and Spring Cloud Config APIs)',
@@ -42,6 +37,16 @@ export const configServerCommand: CommandDefinition = {
     'require-auth': { type: 'boolean', description: 'Refuse reads without a token' },
   },
   async run({ values }, io) {
+    const {
+      ConfigServer,
+      createPool,
+      DirectorySource,
+      KeyRing,
+      PostgresSource,
+      PostgresStore,
+      redactUrl,
+      TokenAuth,
+    } = await serverSide();
     const port = portOption(values, 'port') ?? DefaultPorts.config;
     const host = stringOption(values, 'host') ?? '0.0.0.0';
     const storeUrl = stringOption(values, 'store');
@@ -105,6 +110,7 @@ export const configKeygenCommand: CommandDefinition = {
   usage: '[--id <key-id>]',
   options: { id: { type: 'string', placeholder: '<key-id>', description: 'Key id (default k<yyyymmdd>)' } },
   async run({ values }, io) {
+    const { KeyRing } = await serverSide();
     const id = stringOption(values, 'id') ?? `k${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
     try {
       io.stdout.write(`${KeyRing.generate(id)}\n`);
@@ -122,6 +128,7 @@ export const configEncryptCommand: CommandDefinition = {
   usage: '[<value>]   (without a value: reads stdin, which keeps it out of shell history)',
   allowPositionals: true,
   async run({ positionals }, io) {
+    const { KeyRing } = await serverSide();
     if (positionals.length > 1) throw new UsageError('expected at most one value to encrypt');
     const keys = KeyRing.fromEnv(io.env);
     const value = positionals[0] ?? (await readStdin()).replace(/\r?\n$/, '');
@@ -137,6 +144,7 @@ export const configReencryptCommand: CommandDefinition = {
   usage: '--dir <dir>',
   options: { dir: { type: 'string', placeholder: '<dir>', description: 'Directory of YAML files' } },
   async run({ values }, io) {
+    const { KeyRing, reencryptDirectory } = await serverSide();
     const dir = stringOption(values, 'dir');
     if (dir === undefined) throw new UsageError('--dir is required');
     if (!existsSync(resolve(io.cwd, dir))) throw new UsageError(`--dir: directory ${dir} does not exist`);

@@ -8,7 +8,6 @@ import {
   UsageError,
   waitForShutdown,
 } from '@flotilla/core';
-import { startRegistry } from './start.js';
 
 /** `flotilla registry`: the registry server in the foreground. */
 export const registryCommand: CommandDefinition = {
@@ -51,6 +50,8 @@ export const registryCommand: CommandDefinition = {
     if (stringOption(values, 'snapshot') !== undefined && store !== 'memory') {
       throw new UsageError('--snapshot applies to the memory store only');
     }
+    // Loaded here, not at the top: `flotilla --help` and other commands never pay for the server.
+    const { startRegistry } = await import('./start.js');
     const running = await startRegistry({
       port: portOption(values, 'port') ?? DefaultPorts.registry,
       host: stringOption(values, 'host') ?? '0.0.0.0',
