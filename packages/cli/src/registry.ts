@@ -9,6 +9,7 @@ export const COMMAND_PACKAGES = [
   '@flotilla/registry',
   '@flotilla/config',
   '@flotilla/bus-postgres',
+  '@flotilla/gateway',
 ] as const;
 
 type Loader = (specifier: string) => Promise<{ commands?: CommandDefinition[] }>;

@@ -5,6 +5,12 @@ export const Headers = {
   deadline: 'x-flotilla-deadline',
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /**
+   * Claims of the authenticated caller, as base64url JSON, set by the gateway after it verified
+   * a token. The gateway strips it from client requests, so a service behind the gateway can
+   * trust it.
+   */
+  principal: 'x-flotilla-principal',
 } as const;
 
 /** Ecosystem default ports. */

@@ -1,0 +1,4 @@
+import type { CommandDefinition } from '@flotilla/core';
+
+/** Commands this package adds to `flotilla`. */
+export const commands: CommandDefinition[] = [];
