@@ -89,6 +89,43 @@ describe('DiscoveryClient against a real registry', () => {
     }
   });
 
+  test('reports STARTING, then UP, then OUT_OF_SERVICE, and keeps the status when it registers again', async ({
+    processes,
+  }) => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const first = await startRegistry(processes, port);
+    const a = client(url);
+    const b = client(url, { services: ['search'] });
+    try {
+      await b.start();
+      await a.register({
+        service: 'search',
+        instanceId: 'search-a',
+        host: '127.0.0.1',
+        port: 8083,
+        status: 'STARTING',
+        lease: { renewalIntervalMs: 200, durationMs: 2_000 },
+      });
+      const statusOf = () => b.instances('search', { status: 'any' })[0]?.status;
+      await until(b, () => statusOf() === 'STARTING', 'search-a STARTING');
+      expect(ids(b, 'search')).toEqual([]);
+      expect((await a.setStatus('UP')).status).toBe('UP');
+      await until(b, () => ids(b, 'search').includes('search-a'), 'search-a UP');
+      await a.setStatus('OUT_OF_SERVICE');
+      await until(b, () => statusOf() === 'OUT_OF_SERVICE', 'search-a OUT_OF_SERVICE');
+
+      // A new registry knows nothing: the instance registers again with its last status.
+      first.kill9();
+      await first.exited;
+      const reRegistered = new Promise<Instance>((resolve) => a.on('registered', resolve));
+      await startRegistry(processes, port);
+      expect((await reRegistered).status).toBe('OUT_OF_SERVICE');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   test('keeps serving the last known set while the registry is down, then resyncs', async ({ processes }) => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;

@@ -9,7 +9,7 @@ import {
 } from '@flotilla/core';
 import type { BackoffOptions } from '@flotilla/resilience';
 import { InstanceCache } from './cache.js';
-import type { Instance, InstanceFilter, RegistrationInput, ServiceChange } from './model.js';
+import type { Instance, InstanceFilter, InstanceStatus, RegistrationInput, ServiceChange } from './model.js';
 import { Registration } from './registration.js';
 import { Watch } from './watch.js';
 
@@ -181,6 +181,14 @@ export class DiscoveryClient {
       await registration.stop();
       throw error;
     }
+  }
+
+  /** Reports this process's new status to the registry (e.g. STARTING → UP, OUT_OF_SERVICE). */
+  async setStatus(status: InstanceStatus): Promise<Instance> {
+    if (!this.registration) {
+      throw new ConflictError('This client has not registered an instance', { code: 'NOT_REGISTERED' });
+    }
+    return this.registration.setStatus(status);
   }
 
   /** Stops renewing and removes this process from the registry. */

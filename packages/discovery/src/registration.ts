@@ -1,7 +1,7 @@
 import { type Clock, isFlotillaError, type Logger, sleep, type TimerHandle } from '@flotilla/core';
 import { type BackoffOptions, ExponentialBackoff, isRetryable } from '@flotilla/resilience';
 import { RegistryRequestError } from './errors.js';
-import type { Instance, Lease, RegistrationInput } from './model.js';
+import type { Instance, InstanceStatus, Lease, RegistrationInput } from './model.js';
 
 export interface RegistrationOptions {
   registryUrl: string;
@@ -89,6 +89,35 @@ export class Registration {
         await sleep(delay, abort, this.options.clock);
       }
     }
+  }
+
+  /**
+   * Reports a new status (STARTING → UP, UP → OUT_OF_SERVICE). The status is kept for
+   * re-registrations, so an instance evicted while OUT_OF_SERVICE does not come back UP.
+   */
+  async setStatus(status: InstanceStatus): Promise<Instance> {
+    this.input.status = status;
+    const work = (async () => {
+      await this.inFlight.catch(() => {});
+      const response = await this.request(`${this.base}/${encodeURIComponent(this.instanceId)}/status`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ status }),
+      });
+      if (response.status === 404) return this.register();
+      if (!response.ok) {
+        const problem = await problemOf(response);
+        throw new RegistryRequestError(`Status update answered ${response.status}`, {
+          status: response.status,
+          code: problem.code,
+          retryable: response.status >= 500 || response.status === 429,
+        });
+      }
+      const instance = (await response.json()) as Instance;
+      this.registered = instance;
+      return instance;
+    })();
+    return this.track(work);
   }
 
   /** Stops renewing and deregisters (a 404 — already gone — is fine). */
