@@ -28,6 +28,8 @@ export const EnvVars = {
   configUrl: 'FLOTILLA_CONFIG_URL',
   busUrl: 'FLOTILLA_BUS_URL',
   databaseUrl: 'DATABASE_URL',
+  /** A PostgreSQL server on which each service creates and owns a database named after it. */
+  postgresUrl: 'FLOTILLA_POSTGRES_URL',
   environment: 'FLOTILLA_ENV',
   logLevel: 'FLOTILLA_LOG_LEVEL',
   requireServices: 'FLOTILLA_REQUIRE_SERVICES',

@@ -28,6 +28,7 @@ export {
 export { idTime, isId, newId } from './ids.js';
 export { createLogger, type Logger, type LoggerInit, REDACTED_PATHS } from './logger.js';
 export { positiveIntegerOption } from './options.js';
+export { decodePrincipal, encodePrincipal, type Principal } from './principal.js';
 export {
   errorToProblem,
   type FieldError,

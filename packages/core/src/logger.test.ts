@@ -37,6 +37,19 @@ describe('createLogger', () => {
     expect(text).toContain('[redacted]');
   });
 
+  it('passes every line through the censor, wherever a value appears', async () => {
+    const { stream, lines } = capture();
+    const log = createLogger({
+      service: 'x',
+      destination: stream,
+      censor: (line) => line.replaceAll('s3cr3t-value', '[redacted]'),
+    });
+    log.info({ nested: { note: 'key=s3cr3t-value' } }, 'connecting with s3cr3t-value');
+    await new Promise((r) => setImmediate(r));
+    expect(JSON.stringify(lines[0])).not.toContain('s3cr3t-value');
+    expect(lines[0]).toMatchObject({ msg: 'connecting with [redacted]', nested: { note: 'key=[redacted]' } });
+  });
+
   it('honours the level', async () => {
     const { stream, lines } = capture();
     const log = createLogger({ service: 'x', level: 'warn', destination: stream });

@@ -13,6 +13,8 @@ export interface LoggerInit {
   destination?: NodeJS.WritableStream;
   /** Extra bindings on every line. */
   bindings?: Record<string, unknown>;
+  /** Rewrites each finished line before it is written (e.g. removes secret values wherever they appear). */
+  censor?: (line: string) => string;
 }
 
 /** Paths never written in clear text, wherever they appear. */
@@ -39,6 +41,7 @@ export function createLogger(init: LoggerInit): Logger {
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    ...(init.censor ? { hooks: { streamWrite: init.censor } } : {}),
   };
   return init.destination ? pino(options, init.destination) : pino(options);
 }

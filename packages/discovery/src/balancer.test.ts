@@ -96,6 +96,20 @@ describe('Balancer', () => {
     expect(balancer.detectorFor('orders')?.isEjected('i0')).toBe(false);
   });
 
+  it('avoids excluded instances, unless that would leave none', async () => {
+    const balancer = new Balancer({
+      source: new FakeSource(instances(3)),
+      strategy: 'random',
+      random: () => 0,
+    });
+    const picked = async (exclude: string[]) =>
+      balancer.call('orders', (i) => i.instanceId, { exclude: new Set(exclude) });
+    expect(await picked([])).toBe('i0');
+    expect(await picked(['i0'])).toBe('i1');
+    expect(await picked(['i0', 'i1'])).toBe('i2');
+    expect(await picked(['i0', 'i1', 'i2'])).toBe('i0');
+  });
+
   it('throws NoInstanceAvailableError when a service has no instance', async () => {
     const balancer = new Balancer({ source: new FakeSource([]) });
     await expect(balancer.call('orders', () => 'x')).rejects.toMatchObject({

@@ -35,6 +35,8 @@ export interface BalancerOptions {
 export interface CallOptions extends PickOptions {
   /** Decides whether an error counts against the instance. Default: connection errors, timeouts, 5xx. */
   isFailure?: (error: unknown) => boolean;
+  /** Instance ids to avoid (a retry goes to another instance); ignored when it would leave none. */
+  exclude?: ReadonlySet<string>;
 }
 
 interface ServiceState {
@@ -118,7 +120,13 @@ export class Balancer {
   ): Promise<T> {
     const state = this.state(service);
     const up = this.options.source.instances(service);
-    const instance = state.strategy.pick(this.candidates(up, state), options);
+    let candidates = this.candidates(up, state);
+    const exclude = options?.exclude;
+    if (exclude !== undefined && exclude.size > 0) {
+      const rest = candidates.filter((i) => !exclude.has(i.instanceId));
+      if (rest.length > 0) candidates = rest;
+    }
+    const instance = state.strategy.pick(candidates, options);
     if (!instance) {
       throw new NoInstanceAvailableError(`No instance of service "${service}" is available`, {
         data: { service },
