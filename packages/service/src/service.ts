@@ -129,6 +129,8 @@ export class Service<
   private clientsView: HandlerContext<ConfigOf<S>, Cl>['clients'] | undefined;
   private address: { host: string; port: number } | undefined;
   private stopping: Promise<void> | undefined;
+  /** Set once the listener closes: answers ask clients to drop the connection. */
+  closing = false;
   private readonly env: NodeJS.ProcessEnv;
   private readonly scrubber = { secrets: undefined as Secrets | undefined };
 
@@ -276,6 +278,7 @@ export class Service<
 
       this.app = await buildApp({
         service: this,
+        closing: () => this.closing,
         definition: d,
         bodyLimit: d.bodyLimit ?? 1_048_576,
         validateResponses: d.validateResponses ?? isDevelopment(this.env),
@@ -305,7 +308,7 @@ export class Service<
           metadata: d.metadata,
           healthCheckUrl: `${this.url}/health/live`,
           status: 'STARTING',
-          lease: d.lease,
+          lease: d.lease ?? leaseFromEnv(this.env),
         });
       }
       await waitForDependencies(dependencies, {
@@ -386,17 +389,19 @@ export class Service<
   private async closeServer(timeoutMs: number): Promise<void> {
     const app = this.app;
     if (!app) return;
+    this.closing = true;
+    // Connections that go idle after close() began would otherwise stay open until their
+    // keep-alive timeout; answers now carry `Connection: close` and idle sockets are swept.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
     const outcome = await Promise.race([app.close().then(() => 'closed' as const), timedOut]);
     clearTimeout(timer);
+    clearInterval(sweep);
     if (outcome === 'timeout') {
-      this.log.warn(
-        { timeoutMs },
-        'requests still in flight after the shutdown timeout; closing their connections',
-      );
+      this.log.warn({ timeoutMs }, 'requests still in flight after the shutdown timeout; closing their connections');
       app.server.closeAllConnections();
     }
   }
@@ -469,6 +474,19 @@ export class Service<
     }
     return { ready, checks };
   }
+}
+
+/** Lease from `FLOTILLA_LEASE_RENEWAL_MS` and `FLOTILLA_LEASE_DURATION_MS`, when both are set. */
+function leaseFromEnv(env: NodeJS.ProcessEnv): Lease | undefined {
+  const renewal = Number(env.FLOTILLA_LEASE_RENEWAL_MS);
+  const duration = Number(env.FLOTILLA_LEASE_DURATION_MS);
+  if (!env.FLOTILLA_LEASE_RENEWAL_MS || !env.FLOTILLA_LEASE_DURATION_MS) return undefined;
+  if (!Number.isInteger(renewal) || !Number.isInteger(duration) || renewal <= 0 || duration <= renewal) {
+    throw new ConfigurationError(
+      `FLOTILLA_LEASE_RENEWAL_MS and FLOTILLA_LEASE_DURATION_MS should be integers with renewal < duration, got ${env.FLOTILLA_LEASE_RENEWAL_MS} and ${env.FLOTILLA_LEASE_DURATION_MS}`,
+    );
+  }
+  return { renewalIntervalMs: renewal, durationMs: duration };
 }
 
 /**

@@ -26,6 +26,8 @@ export interface AppOptions<Ctx> {
   validateResponses: boolean;
   context(request: RequestContext): Ctx;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
+  /** True once the listener is closing. */
+  closing(): boolean;
 }
 
 const started = Symbol('started');
@@ -58,6 +60,10 @@ export async function buildApp<Ctx>(options: AppOptions<Ctx>): Promise<FastifyIn
       reply.statusCode,
       (performance.now() - (start ?? 0)) / 1_000,
     );
+  });
+
+  app.addHook('onSend', async (_request, reply) => {
+    if (options.closing()) reply.header('connection', 'close');
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
