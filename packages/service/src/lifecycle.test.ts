@@ -89,7 +89,9 @@ describe('graceful stop', () => {
     });
     const slow = defineContract({
       service: 'slow',
-      endpoints: { wait: endpoint({ method: 'GET', path: '/wait', response: Type.Object({ ok: Type.Boolean() }) }) },
+      endpoints: {
+        wait: endpoint({ method: 'GET', path: '/wait', response: Type.Object({ ok: Type.Boolean() }) }),
+      },
     });
     const service = await startTestService(
       createService({
@@ -104,7 +106,10 @@ describe('graceful stop', () => {
       }),
       { registryUrl: registry.url },
     );
-    const inFlight = fetch(`${service.url}/wait`).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const inFlight = fetch(`${service.url}/wait`).then(async (r) => ({
+      status: r.status,
+      body: await r.json(),
+    }));
     await eventually(async () => expect(await statuses('slow')).toEqual(['UP']));
     const stopped = service.stop();
     await eventually(async () => expect(await statuses('slow')).toEqual([]));

@@ -1,5 +1,6 @@
 import { encodePrincipal, isFlotillaError } from '@flotilla/core';
 import type { RunningRegistry } from '@flotilla/registry';
+import { freePort } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalogContract, frontContract } from './fixtures/contracts.js';
 import { createService } from './service.js';
@@ -90,6 +91,24 @@ describe('a service and its typed client', () => {
     } finally {
       await client.close();
       await service.stop();
+    }
+  });
+
+  it('reports a service it cannot reach as a 503 naming the target', async () => {
+    const port = await freePort();
+    await fetch(`${registry.url}/v1/services/catalog/instances`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instanceId: 'catalog-gone', host: '127.0.0.1', port }),
+    });
+    const client = await testClient(catalogContract, { registryUrl: registry.url });
+    try {
+      const error = await client.getTitle({ params: { id: 1 } }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', status: 503 });
+      expect((error as Error).message).toMatch(/^catalog\.getTitle could not be reached/);
+    } finally {
+      await client.close();
+      await fetch(`${registry.url}/v1/services/catalog/instances/catalog-gone`, { method: 'DELETE' });
     }
   });
 

@@ -34,6 +34,8 @@ type ConfigOf<S> = S extends TSchema ? Static<S> : Record<string, never>;
 /** What a handler receives as `ctx`: the request's context plus the service's resources. */
 export interface HandlerContext<Cfg = unknown, Cl extends Record<string, Contract> = Record<string, Contract>>
   extends RequestContext {
+  /** This instance's id in the registry. */
+  readonly instanceId: string;
   /** The current config (hot-reloaded; read it per request). */
   readonly config: Readonly<Cfg>;
   /** The service's own database (throws when the service declared none). */
@@ -401,7 +403,10 @@ export class Service<
     clearTimeout(timer);
     clearInterval(sweep);
     if (outcome === 'timeout') {
-      this.log.warn({ timeoutMs }, 'requests still in flight after the shutdown timeout; closing their connections');
+      this.log.warn(
+        { timeoutMs },
+        'requests still in flight after the shutdown timeout; closing their connections',
+      );
       app.server.closeAllConnections();
     }
   }
@@ -447,6 +452,7 @@ export class Service<
     ) as HandlerContext<ConfigOf<S>, Cl>['clients'];
     return {
       ...request,
+      instanceId: this.instanceId,
       get config() {
         return service.config;
       },

@@ -1,9 +1,10 @@
-import { Headers, type Problem } from '@flotilla/core';
+import { Headers, isFlotillaError, type Problem } from '@flotilla/core';
 import { Balancer, type Instance, type InstanceSource } from '@flotilla/discovery';
 import {
   type CircuitBreakerOptions,
   circuitBreaker,
   currentDeadline,
+  isAbortError,
   type Policy,
   type RetryOptions,
   retry,
@@ -146,6 +147,8 @@ export class ServiceCaller {
         (ctx) => this.attempt(e, path, headers, body, tried, ctx.signal, options?.key, (s) => (status = s)),
         { deadline, idempotent: e.idempotent, signal: options?.signal },
       );
+    } catch (error) {
+      throw this.callError(e, error);
     } finally {
       this.options.onCall?.({
         target: this.service,
@@ -246,6 +249,21 @@ export class ServiceCaller {
           status === 504 ||
           problem?.code === 'SHUTTING_DOWN',
         data: { service: this.service, endpoint: e.name, instance: instance.instanceId, problem },
+      },
+    );
+  }
+
+  /** Errors that are not the platform's own (a socket error) become a 503 naming the target. */
+  private callError(e: EndpointCall, error: unknown): unknown {
+    if (isFlotillaError(error) || isAbortError(error)) return error;
+    return new RemoteError(
+      `${this.service}.${e.name} could not be reached: ${(error as Error)?.message ?? String(error)}`,
+      {
+        code: 'UPSTREAM_UNAVAILABLE',
+        status: 503,
+        retryable: true,
+        cause: error,
+        data: { service: this.service, endpoint: e.name },
       },
     );
   }
