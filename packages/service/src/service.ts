@@ -284,7 +284,7 @@ export class Service<
         definition: d,
         bodyLimit: d.bodyLimit ?? 1_048_576,
         validateResponses: d.validateResponses ?? isDevelopment(this.env),
-        context: (request) => this.handlerContext(request),
+        contextExtras: this.contextExtras(),
         readiness: () => this.readiness(dependencies),
       });
       const host = d.host ?? this.env.FLOTILLA_HOST ?? '127.0.0.1';
@@ -324,7 +324,7 @@ export class Service<
       await d.onStart?.(this);
       if (registryUrl !== undefined && this.discovery) await this.discovery.setStatus('UP');
       this.phase = 'up';
-      this.log.info({ url: this.url, instance: this.instanceId }, `${this.name} is UP`);
+      this.log.info({ url: this.url }, `${this.name} is UP`);
       return this;
     } catch (error) {
       this.log.error({ err: error }, `${this.name} failed to start`);
@@ -445,13 +445,10 @@ export class Service<
     return caller;
   }
 
-  private handlerContext(request: RequestContext): HandlerContext<ConfigOf<S>, Cl> {
+  /** What every handler context adds to the request context: the service's resources. */
+  private contextExtras(): object {
     const service = this;
-    this.clientsView ??= Object.fromEntries(
-      Object.entries(this.definition.clients ?? {}).map(([key, contract]) => [key, this.client(contract)]),
-    ) as HandlerContext<ConfigOf<S>, Cl>['clients'];
     return {
-      ...request,
       instanceId: this.instanceId,
       get config() {
         return service.config;
@@ -459,9 +456,20 @@ export class Service<
       get db() {
         return service.db;
       },
-      secrets: this.secrets,
-      clients: this.clientsView,
+      get secrets() {
+        return service.secrets;
+      },
+      get clients() {
+        return service.clientsOf();
+      },
     };
+  }
+
+  private clientsOf(): HandlerContext<ConfigOf<S>, Cl>['clients'] {
+    this.clientsView ??= Object.fromEntries(
+      Object.entries(this.definition.clients ?? {}).map(([key, contract]) => [key, this.client(contract)]),
+    ) as HandlerContext<ConfigOf<S>, Cl>['clients'];
+    return this.clientsView;
   }
 
   private async readiness(

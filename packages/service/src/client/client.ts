@@ -4,6 +4,7 @@ import {
   type CircuitBreakerOptions,
   circuitBreaker,
   currentDeadline,
+  type ExecutionContext,
   isAbortError,
   type Policy,
   type RetryOptions,
@@ -138,37 +139,38 @@ export class ServiceCaller {
     }
     if (options?.headers) Object.assign(headers, options.headers);
 
-    // Instances that refused a connection or failed an attempt; the next pick avoids them.
-    const tried = new Set<string>();
+    const call: Call = {
+      e,
+      path,
+      headers,
+      body,
+      key: options?.key,
+      tried: undefined,
+      status: 'error',
+      // Reading `ctx.signal` makes the engine allocate an AbortSignal; without a caller's
+      // signal, the deadline reaches undici as its headers timeout instead.
+      cancellable: options?.signal !== undefined,
+    };
     const started = performance.now();
-    let status = 'error';
     try {
-      return await this.policy.execute(
-        (ctx) => this.attempt(e, path, headers, body, tried, ctx.signal, options?.key, (s) => (status = s)),
-        { deadline, idempotent: e.idempotent, signal: options?.signal },
-      );
+      return await this.policy.execute((ctx) => this.attempt(call, ctx), {
+        deadline,
+        idempotent: e.idempotent,
+        signal: options?.signal,
+      });
     } catch (error) {
       throw this.callError(e, error);
     } finally {
       this.options.onCall?.({
         target: this.service,
         endpoint: e.name,
-        status,
+        status: call.status,
         seconds: (performance.now() - started) / 1_000,
       });
     }
   }
 
-  private async attempt(
-    e: EndpointCall,
-    path: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    tried: Set<string>,
-    signal: AbortSignal,
-    key: string | undefined,
-    onStatus: (status: string) => void,
-  ): Promise<unknown> {
+  private async attempt(call: Call, ctx: ExecutionContext): Promise<unknown> {
     for (;;) {
       let picked: Instance | undefined;
       try {
@@ -176,38 +178,41 @@ export class ServiceCaller {
           this.service,
           (instance) => {
             picked = instance;
-            return this.send(e, instance, path, headers, body, signal, onStatus);
+            return this.send(call, instance, ctx);
           },
-          { exclude: tried, key },
+          { exclude: call.tried, key: call.key },
         );
       } catch (error) {
-        if (picked) tried.add(picked.instanceId);
+        // Instances that failed an attempt: the next pick avoids them.
+        if (picked) (call.tried ??= new Set()).add(picked.instanceId);
         // A refused connection sent nothing, so another instance may take the call whatever
         // its method. Anything else is the retry policy's to judge (idempotent calls only).
-        if (picked && isRefused(error) && tried.size < this.balancer.available(this.service).length) continue;
+        if (
+          picked &&
+          isRefused(error) &&
+          (call.tried?.size ?? 0) < this.balancer.available(this.service).length
+        ) {
+          continue;
+        }
         throw error;
       }
     }
   }
 
-  private async send(
-    e: EndpointCall,
-    instance: Instance,
-    path: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    signal: AbortSignal,
-    onStatus: (status: string) => void,
-  ): Promise<unknown> {
+  private async send(call: Call, instance: Instance, ctx: ExecutionContext): Promise<unknown> {
+    const { e } = call;
+    const remaining = ctx.deadline === undefined ? undefined : Math.max(1, ctx.deadline - Date.now());
     const response = await this.dispatcher.request({
-      origin: `http://${instance.host}:${instance.port}`,
-      path,
+      origin: originOf(instance),
+      path: call.path,
       method: e.method as Dispatcher.HttpMethod,
-      headers,
-      body,
-      signal,
+      headers: call.headers,
+      body: call.body,
+      signal: call.cancellable ? ctx.signal : undefined,
+      headersTimeout: remaining,
+      bodyTimeout: remaining,
     });
-    onStatus(String(response.statusCode));
+    call.status = String(response.statusCode);
     const type = String(response.headers['content-type'] ?? '');
     if (response.statusCode >= 200 && response.statusCode < 300) {
       if (response.statusCode === 204 || !JSON_TYPES.test(type)) {
@@ -285,6 +290,32 @@ function defaultPolicy(service: string, options: ClientOptions): Policy {
     policies.push(retry({ name: `${service}-retry`, maxAttempts: 3, ...options.retry }));
   }
   return wrap(...policies);
+}
+
+const origins = new WeakMap<Instance, string>();
+
+/** `http://host:port` of an instance, built once per (immutable) instance object. */
+function originOf(instance: Instance): string {
+  let origin = origins.get(instance);
+  if (origin === undefined) {
+    origin = `http://${instance.host}:${instance.port}`;
+    origins.set(instance, origin);
+  }
+  return origin;
+}
+
+/** State of one typed call across its attempts. */
+interface Call {
+  readonly e: EndpointCall;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: string | undefined;
+  readonly key: string | undefined;
+  readonly cancellable: boolean;
+  /** Instances that failed an attempt, created on the first failure. */
+  tried: Set<string> | undefined;
+  /** Last HTTP status, `error` while none came back. */
+  status: string;
 }
 
 function isRefused(error: unknown): boolean {

@@ -3,7 +3,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { RequestContext } from '../context.js';
 import type { Contract } from '../contract.js';
 import { openApiDocument } from './openapi.js';
-import { type Handlers, registerContract } from './routes.js';
+import { contextPrototype, type Handlers, registerContract } from './routes.js';
 
 interface AppService {
   readonly name: string;
@@ -24,7 +24,8 @@ export interface AppOptions<Ctx> {
   };
   bodyLimit: number;
   validateResponses: boolean;
-  context(request: RequestContext): Ctx;
+  /** Service accessors every handler context carries (config, db, clients…). */
+  contextExtras: object;
   readiness(): Promise<{ ready: boolean; checks: Record<string, string> }>;
   /** True once the listener is closing. */
   closing(): boolean;
@@ -96,9 +97,8 @@ export async function buildApp<Ctx>(options: AppOptions<Ctx>): Promise<FastifyIn
     const document = JSON.stringify(openApiDocument(definition.contract, definition.version));
     app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(document));
     registerContract(app, definition.contract, definition.routes ?? {}, {
-      context: options.context,
+      prototype: contextPrototype(service.log, options.contextExtras),
       validateResponses: options.validateResponses,
-      log: service.log,
     });
   }
   definition.setup?.(app);

@@ -28,13 +28,11 @@ export type Handlers<C extends Contract, Ctx> = {
   [K in keyof C['endpoints']]: Handler<C['endpoints'][K], Ctx>;
 };
 
-export interface RouteHooks<Ctx> {
-  /** Builds the handler context from the request context. */
-  context(request: RequestContext): Ctx;
+export interface RouteHooks {
+  /** Prototype of the handler contexts (`contextPrototype`). */
+  prototype: object;
   /** Check answers against the contract before sending them. */
   validateResponses: boolean;
-  /** Base logger; each request gets a child with its request id and trace id. */
-  log: RequestContext['log'];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -63,25 +61,45 @@ function prepare(name: string, endpoint: AnyEndpoint): Prepared {
   };
 }
 
-/** Builds the request context from the incoming headers. */
-export function requestContext(headers: IncomingHttpHeaders, log: RequestContext['log']): RequestContext {
-  const given = headers[Headers.requestId];
-  const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
-  const parent = parseTraceparent(header(headers, Headers.traceparent));
-  const traceId = parent?.traceId ?? newTraceId();
-  const spanId = newSpanId();
-  const principalHeader = header(headers, Headers.principal);
-  return {
-    requestId,
-    traceId,
-    spanId,
-    traceFlags: parent?.flags ?? '01',
-    tracestate: parent ? header(headers, Headers.tracestate) : undefined,
-    deadline: parseDeadline(headers[Headers.deadline]),
-    principal: decodePrincipal(principalHeader),
-    principalHeader,
-    log: log.child({ requestId, traceId }),
+/**
+ * The prototype of every request context of a service: the lazily created request logger and
+ * the service's own accessors (`extras`, e.g. `config`, `db`). Contexts are created with
+ * `Object.create` and plain fields, so each request allocates one small object of a stable
+ * shape and a logger only when the handler logs.
+ */
+export function contextPrototype(log: RequestContext['log'], extras: object = {}): object {
+  const proto = {
+    get log() {
+      const self = this as unknown as {
+        requestLog?: RequestContext['log'];
+        requestId: string;
+        traceId: string;
+      };
+      self.requestLog ??= log.child({ requestId: self.requestId, traceId: self.traceId });
+      return self.requestLog;
+    },
   };
+  Object.defineProperties(proto, Object.getOwnPropertyDescriptors(extras));
+  return proto;
+}
+
+/** Builds the request context from the incoming headers, on `proto` (see `contextPrototype`). */
+export function requestContext(headers: IncomingHttpHeaders, proto: object): RequestContext {
+  const given = headers[Headers.requestId];
+  const parent = parseTraceparent(header(headers, Headers.traceparent));
+  const principalHeader = header(headers, Headers.principal);
+  const ctx = Object.create(proto) as Record<string, unknown>;
+  ctx.requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId();
+  ctx.traceId = parent?.traceId ?? newTraceId();
+  ctx.spanId = newSpanId();
+  ctx.traceFlags = parent?.flags ?? '01';
+  ctx.tracestate = parent ? header(headers, Headers.tracestate) : undefined;
+  const deadline = headers[Headers.deadline];
+  ctx.deadline = deadline === undefined ? undefined : parseDeadline(deadline);
+  ctx.principal = principalHeader === undefined ? undefined : decodePrincipal(principalHeader);
+  ctx.principalHeader = principalHeader;
+  ctx.requestLog = undefined;
+  return ctx as unknown as RequestContext;
 }
 
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -98,7 +116,7 @@ export function registerContract<C extends Contract, Ctx>(
   app: FastifyInstance,
   contract: C,
   handlers: Handlers<C, Ctx>,
-  hooks: RouteHooks<Ctx>,
+  hooks: RouteHooks,
 ): void {
   for (const [name, endpoint] of Object.entries(contract.endpoints) as [string, AnyEndpoint][]) {
     const handler = (handlers as Record<string, Handler<AnyEndpoint, Ctx> | undefined>)[name];
@@ -114,10 +132,10 @@ export function registerContract<C extends Contract, Ctx>(
       config: { endpoint: name },
       handler: async (request: FastifyRequest, reply: FastifyReply) => {
         const input = readInput(p, request);
-        const ctx = requestContext(request.headers, hooks.log);
+        const ctx = requestContext(request.headers, hooks.prototype);
         reply.header(Headers.requestId, ctx.requestId);
         const run = () =>
-          runWithRequest(ctx, () => handler({ ...input, headers: request.headers }, hooks.context(ctx)));
+          runWithRequest(ctx, () => handler({ ...input, headers: request.headers }, ctx as Ctx));
         const result = await (ctx.deadline === undefined ? run() : withDeadline(ctx.deadline, run));
         if (hooks.validateResponses && !p.response.check(result)) {
           const errors = p.response.errors(result);
