@@ -7,7 +7,7 @@ import { EventHub, type EventListener, type PolicyKind } from './events.js';
 import type { FallbackSnapshot } from './fallback.js';
 import type { HedgeSnapshot } from './hedge.js';
 import { compile } from './internal/compile.js';
-import { CallContext } from './internal/context.js';
+import { CallContext, SoloContext } from './internal/context.js';
 import { type Runner, STAGE, type StageDescriptor, type Staged } from './internal/stage.js';
 import type { RateLimiterSnapshot } from './rate-limit/rate-limiter.js';
 import type { RetrySnapshot } from './retry.js';
@@ -118,6 +118,17 @@ export function soloContext(
     : undefined;
 }
 
+/**
+ * Like `soloContext`, for a policy whose fast path never hands the call over to the engine (the
+ * circuit breaker): the work gets a `SoloContext`, which costs two fields until it is used.
+ */
+export function soloCall(
+  fn: Work<unknown>,
+  options: ExecuteOptions | ExecutionContext | undefined,
+): SoloContext | undefined {
+  return options === undefined && !deadlineContext.enabled ? new SoloContext(fn) : undefined;
+}
+
 /** Starts a call through a compiled pipeline: builds the root context from the options. */
 export function enter<T>(
   runner: Runner,
@@ -130,6 +141,8 @@ export function enter<T>(
       new CallContext(fn, undefined, undefined, undefined, 1, ambient ?? Number.POSITIVE_INFINITY),
     ) as Promise<T>;
   }
+  // A fast-path call's context stands for the `CallContext` the engine would have given it.
+  if (options instanceof SoloContext) options = options.context();
   if (options instanceof CallContext) {
     // Nested call: inherit the caller's deadline and cancellation without forcing its signal.
     const ambient = currentDeadline();

@@ -33,6 +33,15 @@ const policies: Record<string, Make> = {
       waitDurationInOpenStateMs: 50,
       permittedNumberOfCallsInHalfOpenState: 2,
     }),
+  'count-window breaker without slow-call detection': (clock) =>
+    new CircuitBreaker({
+      clock,
+      slidingWindowSize: 8,
+      minimumNumberOfCalls: 4,
+      slowCallDurationThresholdMs: Number.POSITIVE_INFINITY,
+      waitDurationInOpenStateMs: 50,
+      permittedNumberOfCallsInHalfOpenState: 2,
+    }),
   'time-window breaker': (clock) =>
     new CircuitBreaker({
       clock,

@@ -119,6 +119,45 @@ describe('CircuitBreaker', () => {
     expect(b.snapshot()).toMatchObject({ state: 'OPEN', slowCalls: 2, failedCalls: 0 });
   });
 
+  it('counts no call as slow when slowCallDurationThresholdMs is Infinity, alone or composed', async () => {
+    const clock = new ManualClock();
+    for (const composed of [false, true]) {
+      const b = breaker(clock, { slowCallDurationThresholdMs: Number.POSITIVE_INFINITY });
+      const execute = (fn: () => Promise<string>) => (composed ? b.execute(fn, {}) : b.execute(fn));
+      for (let i = 0; i < 4; i++) {
+        const d = deferred<string>();
+        const p = execute(() => d.promise);
+        clock.advance(3_600_000);
+        d.resolve('ok');
+        await p;
+      }
+      expect(b.snapshot()).toMatchObject({ state: 'CLOSED', slowCalls: 0, successfulCalls: 4 });
+      // The failure rate still counts: 4 of 8 calls failed.
+      await run(b, [false, false, false, false]);
+      expect(b.snapshot()).toMatchObject({ state: 'OPEN', failedCalls: 4 });
+    }
+  });
+
+  it("gives work run alone a context that nests like the engine's", async () => {
+    const b = breaker(new ManualClock());
+    const inner = breaker(new ManualClock(), { name: 'inner' });
+    for (const options of [undefined, {}]) {
+      const seen = await b.execute(
+        (ctx) =>
+          inner.execute(
+            (nested) => ({
+              outer: [ctx.attempt, ctx.deadline, ctx.signal.aborted],
+              nested: [nested.attempt, nested.deadline, nested.signal.aborted],
+            }),
+            ctx,
+          ),
+        options,
+      );
+      expect(seen).toEqual({ outer: [1, undefined, false], nested: [1, undefined, false] });
+    }
+    expect(inner.snapshot()).toMatchObject({ successfulCalls: 2 });
+  });
+
   it('counts connection errors, timeouts and 5xx as failures but not 4xx', async () => {
     const b = breaker(new ManualClock(), { minimumNumberOfCalls: 100, slidingWindowSize: 100 });
     for (const e of [httpError(404), new ValidationError('bad'), httpError(429)])
@@ -212,6 +251,9 @@ describe('CircuitBreaker', () => {
     );
     expect(make({ waitDurationInOpenStateMs: -1 })).toThrow(
       'waitDurationInOpenStateMs should be a number >= 0, got -1',
+    );
+    expect(make({ slowCallDurationThresholdMs: 0 })).toThrow(
+      'slowCallDurationThresholdMs should be a number >= 1 (or Infinity), got 0',
     );
     expect(make({ slidingWindowType: 'SESSION' as never })).toThrow(
       'CircuitBreaker slidingWindowType should be one of "COUNT_BASED", "TIME_BASED", got "SESSION"',

@@ -150,3 +150,36 @@ export class CallContext implements ExecutionContext, CancelListener {
     }
   }
 }
+
+/**
+ * The context of a call that a policy runs entirely on its own fast path (see `soloCall` in
+ * `policy.ts`): two fields instead of a full `CallContext`. Such a call has no deadline and
+ * nothing can cancel it, so the `CallContext` is built only when the work reads `signal` or
+ * passes the context on to a nested call, and then it is the one the engine would have built.
+ */
+export class SoloContext implements ExecutionContext {
+  readonly fn: Work<unknown>;
+  private cc: CallContext | undefined = undefined;
+
+  constructor(fn: Work<unknown>) {
+    this.fn = fn;
+  }
+
+  get attempt(): number {
+    return 1;
+  }
+
+  get deadline(): undefined {
+    return undefined;
+  }
+
+  get signal(): AbortSignal {
+    return this.context().signal;
+  }
+
+  /** The equivalent `CallContext`, built once. */
+  context(): CallContext {
+    this.cc ??= new CallContext(this.fn, undefined, undefined, undefined, 1, Number.POSITIVE_INFINITY);
+    return this.cc;
+  }
+}
