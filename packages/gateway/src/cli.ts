@@ -1,4 +1,109 @@
-import type { CommandDefinition } from '@flotilla/core';
+import {
+  type CommandDefinition,
+  createLogger,
+  DefaultPorts,
+  EnvVars,
+  portOption,
+  stringOption,
+  UsageError,
+  waitForShutdown,
+} from '@flotilla/core';
+
+/** How long requests in flight get to finish after SIGTERM. */
+const DRAIN_MS = 10_000;
+
+function workersOption(values: Record<string, unknown>): number {
+  const text = stringOption(values as never, 'workers');
+  if (text === undefined) return 1;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 256)
+    throw new UsageError(`--workers should be an integer in [1, 256], got "${text}"`);
+  return n;
+}
+
+/** `flotilla gateway`: the API gateway in the foreground. */
+export const gatewayCommand: CommandDefinition = {
+  name: 'gateway',
+  summary: 'Run the API gateway (routes, proxying, admin API) in the foreground',
+  usage:
+    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--workers <n>]',
+  options: {
+    port: {
+      type: 'string',
+      placeholder: '<port>',
+      description: `Port to listen on (default ${DefaultPorts.gateway})`,
+    },
+    'admin-port': {
+      type: 'string',
+      placeholder: '<port>',
+      description: `Admin API port (default ${DefaultPorts.gatewayAdmin})`,
+    },
+    host: { type: 'string', placeholder: '<host>', description: 'Address to listen on (default 0.0.0.0)' },
+    routes: {
+      type: 'string',
+      placeholder: '<file>',
+      description: 'Routes YAML file, reloaded when it changes',
+    },
+    'config-url': {
+      type: 'string',
+      placeholder: '<url>',
+      description: 'Read routes from the config server (service gateway, key routes) and follow its changes',
+    },
+    'registry-url': {
+      type: 'string',
+      placeholder: '<url>',
+      description: `Registry for service targets (default ${EnvVars.registryUrl})`,
+    },
+    workers: {
+      type: 'string',
+      placeholder: '<n>',
+      description: 'Worker processes sharing the port (node:cluster; default 1)',
+    },
+  },
+  async run({ values }, io) {
+    const port = portOption(values, 'port') ?? DefaultPorts.gateway;
+    const adminPort = portOption(values, 'admin-port') ?? DefaultPorts.gatewayAdmin;
+    const routesFile = stringOption(values, 'routes');
+    const configUrl = stringOption(values, 'config-url');
+    if (routesFile !== undefined && configUrl !== undefined) {
+      throw new UsageError('--routes and --config-url are alternatives; give one of them');
+    }
+    const workers = workersOption(values);
+    const cluster = (await import('node:cluster')).default;
+    const logger = createLogger({
+      service: 'gateway',
+      destination: io.stdout,
+      bindings: { pid: process.pid },
+    });
+    if (workers > 1 && cluster.isPrimary) {
+      const { runPrimary } = await import('./cluster.js');
+      return runPrimary(workers, logger);
+    }
+    const shutdown = waitForShutdown();
+    // Loaded here, not at the top: `flotilla --help` and other commands never pay for the server.
+    const { startGateway } = await import('./start.js');
+    const running = await startGateway({
+      port,
+      adminPort,
+      host: stringOption(values, 'host') ?? '0.0.0.0',
+      routesFile,
+      configUrl: configUrl ?? (routesFile === undefined ? io.env[EnvVars.configUrl] : undefined),
+      registryUrl: stringOption(values, 'registry-url') ?? io.env[EnvVars.registryUrl],
+      logger,
+    });
+    logger.info(
+      { url: running.url, admin: running.adminUrl, routes: running.gateway.routes.length },
+      `gateway listening on ${running.url} (admin ${running.adminUrl})`,
+    );
+    const signal = await shutdown;
+    logger.info({ signal }, 'gateway stopping: no new connections, draining requests in flight');
+    await running.close(DRAIN_MS);
+    logger.info('gateway stopped');
+    // A cluster worker's IPC channel would keep it alive after its servers closed.
+    if (cluster.isWorker) cluster.worker?.disconnect();
+    return 0;
+  },
+};
 
 /** Commands this package adds to `flotilla`. */
-export const commands: CommandDefinition[] = [];
+export const commands: CommandDefinition[] = [gatewayCommand];

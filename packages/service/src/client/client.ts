@@ -32,6 +32,7 @@ export interface CallOptions {
 
 /** A typed method per endpoint of the contract. */
 export type TypedClient<C extends Contract> = {
+  // biome-ignore lint/complexity/noBannedTypes: "{} is assignable" means every input part is optional.
   [K in keyof C['endpoints']]: {} extends InputOf<C['endpoints'][K]>
     ? (input?: InputOf<C['endpoints'][K]>, options?: CallOptions) => Promise<OutputOf<C['endpoints'][K]>>
     : (input: InputOf<C['endpoints'][K]>, options?: CallOptions) => Promise<OutputOf<C['endpoints'][K]>>;
@@ -184,7 +185,10 @@ export class ServiceCaller {
         );
       } catch (error) {
         // Instances that failed an attempt: the next pick avoids them.
-        if (picked) (call.tried ??= new Set()).add(picked.instanceId);
+        if (picked) {
+          call.tried ??= new Set();
+          call.tried.add(picked.instanceId);
+        }
         // A refused connection sent nothing, so another instance may take the call whatever
         // its method. Anything else is the retry policy's to judge (idempotent calls only).
         if (

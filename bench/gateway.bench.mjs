@@ -1,0 +1,227 @@
+// Gateway: one proxied hop compared side by side in one run, with wrk over loopback: direct to
+// the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, and the
+// Flotilla gateway on a plain route. Upstreams: a trivial JSON handler and a 10 ms handler.
+// Each server runs in its own process (this file with --serve <kind>), as in production.
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { printTable, saveResults } from './lib.mjs';
+
+const self = fileURLToPath(import.meta.url);
+const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.GATEWAY_BENCH_CONNECTIONS ?? 50);
+const JSON_BODY = JSON.stringify({ id: 42, title: 'The Flotilla', tags: ['a', 'b'] });
+
+/** Child: one server of `kind`, reporting its port over IPC. */
+async function serve(kind, args) {
+  const http = await import('node:http');
+  let port;
+  if (kind === 'upstream') {
+    const delayMs = Number(args[0]);
+    const server = http.createServer((_req, res) => {
+      const answer = () => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(JSON_BODY),
+        });
+        res.end(JSON_BODY);
+      };
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
+    });
+    server.keepAliveTimeout = 65_000;
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = server.address().port;
+  } else if (kind === 'flotilla') {
+    const { startGateway } = await import('../packages/gateway/dist/index.js');
+    const { createLogger } = await import('../packages/core/dist/index.js');
+    const [json, slow] = args;
+    const running = await startGateway({
+      port: 0,
+      adminPort: 0,
+      host: '127.0.0.1',
+      logger: createLogger({ service: 'gateway', level: 'warn' }),
+      routes: [
+        { id: 'json', match: { path: '/json' }, target: { url: `http://127.0.0.1:${json}` } },
+        {
+          id: 'slow',
+          match: { path: '/slow' },
+          target: { url: `http://127.0.0.1:${slow}` },
+          rewrite: { path: '/json' },
+        },
+      ],
+    });
+    port = running.port;
+  } else if (kind === 'fastify') {
+    const { default: Fastify } = await import('fastify');
+    const { default: replyFrom } = await import('@fastify/reply-from');
+    const [json, slow] = args;
+    const app = Fastify({ logger: false });
+    await app.register(replyFrom, { undici: { connections: 128, pipelining: 1 } });
+    app.get('/json', (_req, reply) => reply.from(`http://127.0.0.1:${json}/json`));
+    app.get('/slow', (_req, reply) => reply.from(`http://127.0.0.1:${slow}/json`));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = app.server.address().port;
+  }
+  process.send({ port });
+}
+
+function startChild(kind, args = []) {
+  const child = fork(self, ['--serve', kind, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return {
+    ready: new Promise((resolve) => child.once('message', (m) => resolve(m.port))),
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', resolve);
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+/** nginx with one worker and keep-alive to both upstreams, or a reason it cannot run. */
+async function startNginx(json, slow) {
+  const which = spawnSync('sh', ['-c', 'command -v nginx']);
+  if (which.status !== 0) return { skipped: 'nginx is not installed' };
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-nginx-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const conf = `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream json { server 127.0.0.1:${json}; keepalive 64; }
+  upstream slow { server 127.0.0.1:${slow}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    location /json { proxy_pass http://json; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location /slow { proxy_pass http://slow/json; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}`;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/json`);
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        child.kill('SIGQUIT');
+      }),
+  };
+}
+
+function toMs(text) {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+/** Runs wrk against `url`; returns req/s, p50 and p99 in ms, and errors. */
+function wrk(url, seconds = DURATION_S) {
+  const run = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], {
+    encoding: 'utf8',
+  });
+  if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
+  const out = run.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
+  const socketErrors = /Socket errors: (.*)/.exec(out)?.[1];
+  return { rps, p50, p99, errors: Number(errors), ...(socketErrors ? { socketErrors } : {}) };
+}
+
+async function main() {
+  if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) {
+    console.log('gateway bench skipped: wrk is not installed');
+    return;
+  }
+  const json = startChild('upstream', ['0']);
+  const slow = startChild('upstream', ['10']);
+  const [jsonPort, slowPort] = await Promise.all([json.ready, slow.ready]);
+  const flotilla = startChild('flotilla', [String(jsonPort), String(slowPort)]);
+  const fastify = startChild('fastify', [String(jsonPort), String(slowPort)]);
+  const nginx = await startNginx(jsonPort, slowPort);
+  const targets = [
+    { name: 'direct', json: `http://127.0.0.1:${jsonPort}/json`, slow: `http://127.0.0.1:${slowPort}/json` },
+    nginx.skipped
+      ? { name: 'nginx', skipped: nginx.skipped }
+      : {
+          name: 'nginx',
+          json: `http://127.0.0.1:${nginx.port}/json`,
+          slow: `http://127.0.0.1:${nginx.port}/slow`,
+        },
+    { name: 'fastify + reply-from', port: fastify.ready },
+    { name: 'flotilla plain route', port: flotilla.ready },
+  ];
+  for (const t of targets) {
+    if (t.port) {
+      const port = await t.port;
+      t.json = `http://127.0.0.1:${port}/json`;
+      t.slow = `http://127.0.0.1:${port}/slow`;
+    }
+  }
+  const results = [];
+  for (const upstream of ['json', 'slow']) {
+    for (const t of targets) {
+      if (t.skipped) {
+        console.log(`${t.name}: skipped (${t.skipped})`);
+        continue;
+      }
+      wrk(t[upstream], 1); // warm-up: JIT, connection pools
+      const r = wrk(t[upstream]);
+      results.push({
+        upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
+        target: t.name,
+        ...r,
+      });
+    }
+    results.push({
+      upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
+      target: 'flotilla with JWT + rate limit + metrics',
+      note: 'placeholder: added once the security and traffic modules are wired in',
+    });
+  }
+  for (const row of results) {
+    if (row.rps === undefined) continue;
+    const base = (name) => results.find((r) => r.upstream === row.upstream && r.target === name)?.rps;
+    row['× direct'] = base('direct') ? row.rps / base('direct') : undefined;
+    row['× nginx'] = base('nginx') ? row.rps / base('nginx') : undefined;
+  }
+  printTable(
+    results.map((r) => ({
+      upstream: r.upstream,
+      target: r.target,
+      'req/s': r.rps,
+      'p50 ms': r.p50,
+      'p99 ms': r.p99,
+      '× nginx': r['× nginx'],
+      '× direct': r['× direct'],
+      errors: r.errors ?? r.note,
+    })),
+  );
+  console.log(
+    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, results })}`,
+  );
+  await Promise.all([json.stop(), slow.stop(), flotilla.stop(), fastify.stop(), nginx.stop?.()]);
+}
+
+if (process.argv[2] === '--serve') await serve(process.argv[3], process.argv.slice(4));
+else await main();

@@ -1,0 +1,96 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { problem, sendProblem } from '@flotilla/core';
+import type { Gateway } from './gateway.js';
+import type { GatewayMetrics } from './metrics.js';
+import type { RoutesState } from './reload.js';
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** What the admin API reads. */
+export interface AdminContext {
+  gateway: Gateway;
+  metrics: GatewayMetrics;
+  routes: RoutesState;
+  /** Re-reads the routes source (file or config server). */
+  reload(): Promise<void>;
+}
+
+/** Snapshot of every upstream: instances, ejected ones, breaker and bulkhead state. */
+export function upstreamsSnapshot(gateway: Gateway): unknown {
+  const upstreams = gateway.upstreams;
+  const keys = new Set<string>();
+  for (const route of gateway.routes) {
+    if (route.action.kind === 'proxy') for (const leg of route.action.legs) keys.add(leg.key);
+  }
+  const guards = new Map([...upstreams.policies.all()].map((g) => [g.key, g]));
+  return [...keys].sort().map((key) => {
+    const g = guards.get(key);
+    const legs = gateway.routes.flatMap((r) => (r.action.kind === 'proxy' ? r.action.legs : []));
+    const leg = legs.find((l) => l.key === key);
+    let instances: unknown[] | undefined;
+    if (leg?.kind === 'service' && upstreams.source) {
+      const detector = upstreams.balancer(leg.strategy).detectorFor(key);
+      instances = upstreams.source.instances(key).map((i) => ({
+        instanceId: i.instanceId,
+        url: `http://${i.host}:${i.port}`,
+        version: i.version,
+        zone: i.zone,
+        status: i.status,
+        ejected: detector?.isEjected(i.instanceId) ?? false,
+      }));
+    }
+    return {
+      upstream: key,
+      kind: leg?.kind,
+      ...(instances ? { instances } : {}),
+      breaker: g?.breaker?.snapshot(),
+      bulkhead: g?.bulkhead?.snapshot(),
+    };
+  });
+}
+
+/** The admin server: `/health`, `/routes`, `/upstreams`, `/metrics`, `POST /reload`. */
+export function createAdminServer(ctx: AdminContext): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0];
+      const method = req.method ?? 'GET';
+      if (method === 'GET' && path === '/health') return json(res, 200, { status: 'UP' });
+      if (method === 'GET' && path === '/routes') {
+        return json(res, 200, {
+          source: ctx.routes.source,
+          loadedAt: ctx.routes.loadedAt,
+          lastError: ctx.routes.lastError ?? null,
+          routes: ctx.gateway.routes.map((r) => r.definition),
+        });
+      }
+      if (method === 'GET' && path === '/upstreams')
+        return json(res, 200, { upstreams: upstreamsSnapshot(ctx.gateway) });
+      if (method === 'GET' && path === '/metrics') {
+        const text = await ctx.metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      if (method === 'POST' && path === '/reload') {
+        await ctx.reload();
+        return json(res, ctx.routes.lastError ? 422 : 200, {
+          loadedAt: ctx.routes.loadedAt,
+          lastError: ctx.routes.lastError ?? null,
+        });
+      }
+      sendProblem(
+        res,
+        problem({ status: 404, code: 'NOT_FOUND', detail: `No admin endpoint ${method} ${path}` }),
+      );
+    })().catch((error: unknown) => {
+      if (!res.headersSent) {
+        sendProblem(res, problem({ status: 500, code: 'INTERNAL', detail: (error as Error).message }));
+      } else res.destroy();
+    });
+  });
+}

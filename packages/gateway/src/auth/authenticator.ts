@@ -1,0 +1,78 @@
+import type { Clock } from '@flotilla/core';
+import { type Static, Type } from '@sinclair/typebox';
+import { ApiKeyAuthSchema, ApiKeyVerifier } from './api-keys.js';
+import { badConfig, checkConfig } from './config.js';
+import { JwksCaches } from './jwks.js';
+import { bearerToken, JwtAuthSchema, JwtVerifier, notBearer } from './jwt.js';
+import { type AuthOutcome, type Claims, missingCredential } from './outcome.js';
+import { encodePrincipal } from './principal.js';
+import { headerValue, type RequestLike } from './request.js';
+
+/** The `auth` section of a route: JWT, API keys or both (either is accepted). */
+export const RouteAuthSchema = Type.Object(
+  {
+    jwt: Type.Optional(JwtAuthSchema),
+    apiKey: Type.Optional(ApiKeyAuthSchema),
+    /** Let requests without any credential through anonymously (a bad credential still fails). */
+    optional: Type.Optional(Type.Boolean()),
+    /** Claims forwarded in `x-flotilla-principal` beyond sub, scope, iss, aud, exp, client_id. */
+    forwardClaims: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+  },
+  { additionalProperties: false },
+);
+
+/** Configuration of a route's authentication. */
+export type RouteAuthConfig = Static<typeof RouteAuthSchema>;
+
+/** What every route's authenticator shares. */
+export interface AuthShared {
+  /** JWKS caches shared across routes (one fetch per issuer). */
+  jwks?: JwksCaches;
+  clock?: Clock;
+}
+
+/** Authenticates the requests of one route. */
+export interface Authenticator {
+  /** Decides whether a request may go on, and as whom. */
+  authenticate(req: RequestLike): Promise<AuthOutcome>;
+  /** The `x-flotilla-principal` value for verified claims. */
+  principal(claims: Claims): string;
+}
+
+/**
+ * Builds a route's authenticator. The credential the request presents decides the check: a
+ * bearer token goes to the JWT verifier, an API key to the key list (a bearer token wins when
+ * both are sent). With no credential, `optional` routes pass anonymously.
+ */
+export function createAuthenticator(
+  config: RouteAuthConfig,
+  shared: AuthShared = {},
+  field = 'auth',
+): Authenticator {
+  checkConfig(RouteAuthSchema, config, field);
+  if (config.jwt === undefined && config.apiKey === undefined) {
+    badConfig(`${field}.jwt/${field}.apiKey`, 'at least one of the two', config);
+  }
+  const jwks = shared.jwks ?? new JwksCaches();
+  const jwt = config.jwt && new JwtVerifier(config.jwt, { jwks, clock: shared.clock, field: `${field}.jwt` });
+  const apiKey = config.apiKey && new ApiKeyVerifier(config.apiKey, `${field}.apiKey`);
+  const forward = config.forwardClaims ?? [];
+  const scheme = jwt ? 'Bearer' : 'ApiKey';
+  const needed = [jwt && 'a bearer token', apiKey && `an API key (${apiKey.header})`]
+    .filter(Boolean)
+    .join(' or ');
+  return {
+    async authenticate(req) {
+      const token = jwt && bearerToken(req);
+      if (jwt && token !== undefined) return jwt.verify(token);
+      const key = apiKey?.presented(req);
+      if (apiKey && key !== undefined) return apiKey.verify(key);
+      // A credential the route cannot read is refused, never mistaken for "no credential" (which
+      // an optional route would let through anonymously).
+      if (jwt && headerValue(req, 'authorization') !== undefined) return notBearer();
+      if (config.optional) return { ok: true, method: 'anonymous', claims: undefined };
+      return missingCredential(scheme, `Authentication is required: ${needed}`);
+    },
+    principal: (claims) => encodePrincipal(claims, forward),
+  };
+}

@@ -1,0 +1,203 @@
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { createLogger, DefaultPorts, type Logger, problem } from '@flotilla/core';
+import { DiscoveryClient } from '@flotilla/discovery';
+import { createAdminServer } from './admin.js';
+import { Gateway } from './gateway.js';
+import { GatewayMetrics } from './metrics.js';
+import {
+  ConfigRoutesSource,
+  FileRoutesSource,
+  type RoutesSource,
+  type RoutesState,
+  StaticRoutesSource,
+} from './reload.js';
+import type { CompiledRoute } from './routes/compile.js';
+import { parseRoutes, routesFromValue } from './routes/load.js';
+import type { RouteDefinition } from './routes/schema.js';
+
+export interface StartGatewayOptions {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Admin API port; default 8081; 0 picks a free port. */
+  adminPort?: number;
+  /** Default `0.0.0.0`. */
+  host?: string;
+  /** Routes given in code (definitions, YAML text or compiled). */
+  routes?: readonly RouteDefinition[] | string;
+  /** A routes YAML file, watched and reloaded. */
+  routesFile?: string;
+  /** Read routes from the config server at this URL (service `gateway`, key `routes`). */
+  configUrl?: string;
+  /** Registry for `service:` targets; default `FLOTILLA_REGISTRY_URL` when set. */
+  registryUrl?: string;
+  /** A discovery client you own (instead of `registryUrl`). */
+  discovery?: DiscoveryClient;
+  logger?: Logger;
+  /** Request body limit when a route sets none; default 10 MiB. */
+  maxBodySize?: number;
+  /** Largest request head in bytes (431 above it); default 16 KiB (node's). */
+  maxHeaderSize?: number;
+  /** Time a client has to send the whole request; default 30 s. */
+  requestTimeoutMs?: number;
+  /** Time a client has to send the request head; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Idle time after which a client's keep-alive connection is closed; default 65 s. */
+  keepAliveTimeoutMs?: number;
+  /** Random source of weighted splits (tests). */
+  random?: () => number;
+  /** Process-wide default metrics (event loop, memory) in `/metrics`; default true. */
+  defaultMetrics?: boolean;
+}
+
+/** A started gateway. */
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly routesState: RoutesState;
+  /** Replaces the routes (definitions or YAML); without an argument re-reads the routes source. Rejects on invalid routes and keeps the old ones. */
+  reload(routes?: readonly RouteDefinition[] | string): Promise<void>;
+  /** Stops accepting, lets requests in flight finish (up to `drainMs`), closes upstream pools. */
+  close(drainMs?: number): Promise<void>;
+}
+
+function compileGiven(routes: readonly RouteDefinition[] | string): CompiledRoute[] {
+  return typeof routes === 'string' ? parseRoutes(routes, 'routes') : routesFromValue({ routes }, 'routes');
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+/** Answers malformed requests (400), oversized heads (431) and slow clients (408) with problem+json. */
+function onClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (
+    !socket.writable ||
+    (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent
+  ) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'HEADERS_TOO_LARGE', 'The request head is larger than the gateway accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT', 'The request was not received in time']
+        : [400, 'BAD_REQUEST', 'The request is not valid HTTP/1.1'];
+  const body = JSON.stringify(
+    problem({
+      status,
+      code,
+      detail,
+      ...(status === 431 ? { title: 'Request Header Fields Too Large' } : {}),
+    }),
+  );
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Starts the gateway and its admin server. */
+export async function startGateway(options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const logger = options.logger ?? createLogger({ service: 'gateway' });
+  const host = options.host ?? '0.0.0.0';
+  let source: RoutesSource;
+  if (options.routesFile !== undefined) source = new FileRoutesSource(options.routesFile, logger);
+  else if (options.configUrl !== undefined) source = new ConfigRoutesSource(options.configUrl, logger);
+  else source = new StaticRoutesSource(options.routes === undefined ? [] : compileGiven(options.routes));
+  const routes = await source.load();
+
+  const registryUrl = options.registryUrl ?? process.env.FLOTILLA_REGISTRY_URL;
+  const ownDiscovery = !options.discovery && registryUrl !== undefined;
+  const discovery =
+    options.discovery ??
+    (registryUrl !== undefined ? new DiscoveryClient({ registryUrl, logger }) : undefined);
+  if (ownDiscovery && discovery) {
+    // Waits for the first snapshot a little, but never blocks the start on a registry that is down.
+    await discovery.start(AbortSignal.timeout(5_000)).catch(() => {
+      logger.warn(
+        { registry: registryUrl },
+        'registry not reachable yet; service routes answer 503 until it is',
+      );
+    });
+  }
+  const metrics = new GatewayMetrics(undefined, { defaultMetrics: options.defaultMetrics });
+  const gateway = new Gateway({
+    routes,
+    discovery,
+    metrics,
+    logger,
+    maxBodySize: options.maxBodySize,
+    random: options.random,
+  });
+  source.follow((next) => gateway.setRoutes(next));
+
+  const server = createServer(
+    {
+      maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      headersTimeout: options.headersTimeoutMs ?? 10_000,
+      // Longer than the 60 s idle timeout of common load balancers in front of a gateway, so
+      // they, not we, close idle connections (the keep-alive race, seen from the other side).
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+      noDelay: true,
+    },
+    gateway.handle,
+  );
+  server.on('upgrade', gateway.handleUpgrade);
+  server.on('clientError', onClientError);
+  const admin = createAdminServer({ gateway, metrics, routes: source.state, reload: () => source.reload() });
+
+  const port = await listen(server, options.port ?? DefaultPorts.gateway, host);
+  let adminPort: number;
+  try {
+    adminPort = await listen(admin, options.adminPort ?? DefaultPorts.gatewayAdmin, host);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  let closing: Promise<void> | undefined;
+  return {
+    gateway,
+    url: `http://${local}:${port}`,
+    adminUrl: `http://${local}:${adminPort}`,
+    port,
+    adminPort,
+    routesState: source.state,
+    async reload(next) {
+      if (next === undefined) {
+        await source.reload();
+        if (source.state.lastError) throw new Error(source.state.lastError.message);
+        return;
+      }
+      gateway.setRoutes(compileGiven(next));
+    },
+    close(drainMs = 5_000) {
+      closing ??= (async () => {
+        await source.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        admin.close();
+        admin.closeAllConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), drainMs);
+        await closed;
+        clearTimeout(timer);
+        await gateway.upstreams.close();
+        if (ownDiscovery) await discovery?.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Response headers every gateway response carries unless the upstream set its own (OWASP REST
+ * Security and Secure Headers projects). They are safe for JSON APIs; an upstream serving HTML
+ * that needs framing or a richer CSP sends its own values, which win.
+ */
+export const SECURE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  /** Browsers ignore HSTS over plain http, so sending it always is harmless. */
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'x-permitted-cross-domain-policies': 'none',
+});
+
+/** Headers that advertise the upstream's software and help nobody but an attacker. */
+export const FINGERPRINT_HEADERS: readonly string[] = [
+  'x-powered-by',
+  'x-aspnet-version',
+  'x-aspnetmvc-version',
+];
+
+/** Adds the secure headers the response lacks and drops fingerprinting ones, in place. */
+export function applySecureHeaders<H extends Record<string, unknown>>(headers: H): H {
+  const target = headers as Record<string, unknown>;
+  for (const name of FINGERPRINT_HEADERS) delete target[name];
+  for (const [name, value] of Object.entries(SECURE_HEADERS)) {
+    if (target[name] === undefined) target[name] = value;
+  }
+  return headers;
+}

@@ -1,0 +1,171 @@
+import { Balancer, type DiscoveryClient, type Instance, type StrategyName } from '@flotilla/discovery';
+import { isAbortError, isConnectionError, isFailure, type ResilienceMetrics } from '@flotilla/resilience';
+import { type Dispatcher, Pool } from 'undici';
+import { BadGatewayError, NoInstanceError } from '../errors.js';
+import type { BodyState } from '../proxy/body.js';
+import { UpstreamExchange } from '../proxy/exchange.js';
+import type { Upstream } from '../routes/compile.js';
+import { UpstreamPolicies } from './policies.js';
+import { VersionedSource } from './source.js';
+
+/**
+ * Idle upstream connections are closed after 4 s unless the upstream's `Keep-Alive: timeout=`
+ * hint says otherwise (undici then stays a margin below it). Node's own servers close idle
+ * connections after 5 s; closing ours first avoids the keep-alive race, where the upstream
+ * closes a connection at the moment we send a request on it and the request fails.
+ */
+export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
+
+/** Per-request state shared by the attempts of one proxied request. */
+export interface AttemptState {
+  /** Instances tried already; retries go elsewhere while another instance is available. */
+  readonly tried: string[];
+  readonly body: BodyState;
+  /** The exchange in flight, so a timeout or a client that leaves can abort it. */
+  current: UpstreamExchange | undefined;
+}
+
+export interface UpstreamsOptions {
+  /** Required for `service:` targets. */
+  discovery?: DiscoveryClient;
+  /** Registers breaker and bulkhead metrics. */
+  metrics?: ResilienceMetrics;
+  /** Connections per upstream origin; default unlimited (bulkheads bound concurrency). */
+  connections?: number;
+}
+
+/** Connection pools per origin, balancers per strategy, and the resilience policies per upstream. */
+export class Upstreams {
+  readonly policies: UpstreamPolicies;
+  readonly source: VersionedSource | undefined;
+  private readonly pools = new Map<string, Pool>();
+  private readonly balancers = new Map<StrategyName, Balancer>();
+
+  constructor(private readonly options: UpstreamsOptions = {}) {
+    this.policies = new UpstreamPolicies(options.metrics);
+    this.source = options.discovery ? new VersionedSource(options.discovery) : undefined;
+  }
+
+  /** The keep-alive pool of `origin` (`http://host:port`). */
+  pool(origin: string): Pool {
+    let pool = this.pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, {
+        connections: this.options.connections ?? null,
+        keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+        // Streams (SSE, long downloads) may be quiet for long; the deadline covers the wait for
+        // the response head, and a client that leaves frees the request.
+        bodyTimeout: 0,
+        headersTimeout: 0,
+      });
+      this.pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  /** The balancer of a strategy (one per strategy; it keeps per-service state). */
+  balancer(strategy: StrategyName): Balancer {
+    let balancer = this.balancers.get(strategy);
+    if (!balancer) {
+      if (!this.source) throw new NoInstanceError('service targets need a registry (--registry-url)');
+      balancer = new Balancer({ source: this.source, strategy });
+      this.balancers.set(strategy, balancer);
+    }
+    return balancer;
+  }
+
+  /** Where an instance is reached. */
+  static origin(instance: Instance): string {
+    return `http://${instance.host.includes(':') ? `[${instance.host}]` : instance.host}:${instance.port}`;
+  }
+
+  /**
+   * Sends one attempt to `leg`. For a service it picks an instance not tried yet, records the
+   * outcome for the strategy and outlier ejection, and — when the connection was refused and
+   * nothing of the body was sent — tries the next instance at once, whatever the method.
+   */
+  async send(
+    leg: Upstream,
+    options: Dispatcher.DispatchOptions,
+    state: AttemptState,
+  ): Promise<UpstreamExchange> {
+    if (leg.kind === 'url') {
+      const exchange = new UpstreamExchange();
+      state.current = exchange;
+      try {
+        return await exchange.dispatch(this.pool(leg.origin), options);
+      } catch (error) {
+        throw upstreamError(error, leg.key, state);
+      }
+    }
+    const balancer = this.balancer(leg.strategy);
+    const source = this.source!;
+    const strategy = balancer.strategyFor(leg.key);
+    const detector = balancer.detectorFor(leg.key);
+    for (;;) {
+      let candidates = balancer.available(leg.key);
+      if (state.tried.length > 0 && candidates.length > 1) {
+        const fresh = candidates.filter((i) => !state.tried.includes(i.instanceId));
+        if (fresh.length > 0) candidates = fresh;
+      }
+      const instance = strategy.pick(candidates);
+      if (!instance) {
+        throw new NoInstanceError(`No instance of service "${leg.key}" is available`, {
+          data: { service: leg.key },
+        });
+      }
+      state.tried.push(instance.instanceId);
+      const exchange = new UpstreamExchange();
+      state.current = exchange;
+      strategy.onStart?.(instance);
+      const started = performance.now();
+      let ok: boolean | undefined;
+      try {
+        await exchange.dispatch(this.pool(Upstreams.origin(instance)), options);
+        ok = exchange.statusCode < 500;
+        return exchange;
+      } catch (error) {
+        if (!isAbortError(error)) ok = !isFailure(error);
+        const refused = isRefused(error);
+        if (refused && !state.body.started && untried(balancer.available(leg.key), state.tried)) continue;
+        throw upstreamError(error, leg.key, state);
+      } finally {
+        strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - started });
+        if (ok === true) detector?.recordSuccess(instance.instanceId);
+        else if (ok === false) detector?.recordFailure(instance.instanceId, source.instances(leg.key).length);
+      }
+    }
+  }
+
+  /** Closes every pool (in-flight requests finish first). */
+  async close(): Promise<void> {
+    for (const balancer of this.balancers.values()) balancer.close();
+    await Promise.all([...this.pools.values()].map((pool) => pool.close().catch(() => {})));
+    this.pools.clear();
+  }
+}
+
+function untried(instances: readonly Instance[], tried: readonly string[]): boolean {
+  return instances.some((i) => !tried.includes(i.instanceId));
+}
+
+function isRefused(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  }
+  return false;
+}
+
+/**
+ * Connection-level failures become 502 problems. They stay retryable (to another instance) only
+ * while nothing of the body was sent; the retry policy reads that flag.
+ */
+function upstreamError(error: unknown, upstream: string, state: AttemptState): unknown {
+  if (isAbortError(error) || !isConnectionError(error)) return error;
+  const code = (error as { code?: string }).code ?? 'ERROR';
+  return new BadGatewayError(`Upstream ${upstream} failed: ${code}`, {
+    cause: error,
+    retryable: !state.body.started,
+    data: { upstream },
+  });
+}
