@@ -29,8 +29,15 @@ export {
 export { type DatabaseOptions, resolveDatabase } from './database.js';
 export { type Dependency, waitForDependencies } from './dependencies.js';
 export { DependencyTimeoutError, RemoteError, ShuttingDownError } from './errors.js';
+export { adapterFromEnv, type BusSettings, type EventHandlerSpec, on, type Transaction } from './events.js';
 export { Secrets, secretEnvName } from './secrets.js';
 export { ServiceMetrics } from './server/metrics.js';
 export { openApiDocument } from './server/openapi.js';
 export type { Handler, HandlerInput, Handlers } from './server/routes.js';
-export { createService, type HandlerContext, Service, type ServiceDefinition } from './service.js';
+export {
+  createService,
+  type EventContext,
+  type HandlerContext,
+  Service,
+  type ServiceDefinition,
+} from './service.js';

@@ -1,5 +1,18 @@
 import { hostname } from 'node:os';
+import type {
+  Bus,
+  Definitions,
+  Inbox,
+  IncomingOf,
+  MessageDefinition,
+  Outbox,
+  OutboxRelay,
+  PayloadOf,
+  PublishOptions,
+  Subscription,
+} from '@flotilla/bus';
 import type { LiveConfig, LoadConfigOptions } from '@flotilla/config/client';
+import type { Envelope } from '@flotilla/core';
 import {
   ConfigurationError,
   createLogger,
@@ -20,14 +33,21 @@ import {
   type TypedClient,
   typedClient,
 } from './client/client.js';
-import type { RequestContext } from './context.js';
+import { newSpanId, newTraceId, parseTraceparent, type RequestContext } from './context.js';
 import type { Contract } from './contract.js';
 import { type DatabaseOptions, databaseDependency, openDatabase, resolveDatabase } from './database.js';
 import { type Dependency, probe, waitForDependencies } from './dependencies.js';
+import {
+  adapterFromEnv,
+  type BusSettings,
+  causeOptions,
+  type EventHandlerSpec,
+  type Transaction,
+} from './events.js';
 import { Secrets } from './secrets.js';
 import { buildApp } from './server/app.js';
 import { ServiceMetrics } from './server/metrics.js';
-import type { Handlers } from './server/routes.js';
+import { contextPrototype, type Handlers } from './server/routes.js';
 
 type ConfigOf<S> = S extends TSchema ? Static<S> : Record<string, never>;
 
@@ -43,6 +63,25 @@ export interface HandlerContext<Cfg = unknown, Cl extends Record<string, Contrac
   readonly secrets: Secrets;
   /** Typed clients of the services declared in `clients`. */
   readonly clients: { readonly [K in keyof Cl]: TypedClient<Cl[K]> };
+  /**
+   * Publishes a message: through the outbox when the service has a database (durable once
+   * this resolves; the relay sends it), else straight to the broker. Carries the request's or
+   * the incoming message's correlation and trace.
+   */
+  publish<D extends MessageDefinition>(
+    definition: D,
+    payload: PayloadOf<D>,
+    options?: PublishOptions,
+  ): Promise<Envelope>;
+  /** Runs `fn` in a transaction of the service's database; messages it publishes commit with it. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+}
+
+/** What a message handler receives as `ctx`. */
+export interface EventContext<Cfg = unknown, Cl extends Record<string, Contract> = Record<string, Contract>>
+  extends HandlerContext<Cfg, Cl> {
+  /** The inbox transaction of an `idempotent` handler: write through it so the writes and the message record commit together. */
+  readonly tx: Transaction;
 }
 
 /** Everything a service declares. */
@@ -68,6 +107,10 @@ export interface ServiceDefinition<
   secrets?: readonly string[];
   /** The service's own database: `true` or options (migrations run at start). */
   database?: boolean | DatabaseOptions;
+  /** The message bus: `true` for the adapter named by `FLOTILLA_BUS_URL`, or settings. */
+  bus?: boolean | BusSettings;
+  /** Message handlers, declared with `on(...)`; they start consuming before the service reports UP. */
+  events?: readonly EventHandlerSpec<EventContext<ConfigOf<S>, Cl>>[];
   /** What must be ready before the service reports UP. */
   dependencies?: {
     /** Services that must have an UP instance. */
@@ -135,6 +178,11 @@ export class Service<
   closing = false;
   private readonly env: NodeJS.ProcessEnv;
   private readonly scrubber = { secrets: undefined as Secrets | undefined };
+  private messageBus: Bus | undefined;
+  private outbox: Outbox | undefined;
+  private relay: OutboxRelay | undefined;
+  private inbox: Inbox | undefined;
+  private readonly subscriptions: Subscription[] = [];
 
   constructor(readonly definition: ServiceDefinition<C, S, Cl>) {
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
@@ -149,6 +197,16 @@ export class Service<
     }
     if (definition.routes && !definition.contract) {
       throw new ConfigurationError(`Service "${definition.name}" has routes but no contract`);
+    }
+    if (definition.events?.length && !definition.bus) {
+      throw new ConfigurationError(
+        `Service "${definition.name}" has event handlers but no bus (createService({ bus: true }))`,
+      );
+    }
+    if (definition.events?.some((e) => e.options.idempotent) && !definition.database) {
+      throw new ConfigurationError(
+        `Service "${definition.name}" has idempotent event handlers, which need its database (createService({ database }))`,
+      );
     }
     this.env = definition.env ?? process.env;
     this.name = definition.name;
@@ -195,6 +253,13 @@ export class Service<
     if (!this.pool)
       throw new ConfigurationError(`Service ${this.name} declared no database (createService({ database }))`);
     return this.pool;
+  }
+
+  /** The service's bus (after `start`); throws when it declared none. */
+  get bus(): Bus {
+    if (!this.messageBus)
+      throw new ConfigurationError(`Service ${this.name} declared no bus (createService({ bus }))`);
+    return this.messageBus;
   }
 
   get secrets(): Secrets {
@@ -267,6 +332,7 @@ export class Service<
         this.balancer = new Balancer({ source: this.discovery });
         if (needed.length > 0) this.discovery.start().catch(() => {});
       }
+      if (d.bus) dependencies.push(this.busDependency(d.bus === true ? {} : d.bus));
       for (const service of d.dependencies?.services ?? []) {
         const discovery = this.discovery as DiscoveryClient;
         dependencies.push({
@@ -321,6 +387,7 @@ export class Service<
         const ran = await migrations();
         if (ran.length > 0) this.log.info({ versions: ran }, 'migrations applied');
       }
+      await this.startMessaging();
       await d.onStart?.(this);
       if (registryUrl !== undefined && this.discovery) await this.discovery.setStatus('UP');
       this.phase = 'up';
@@ -379,6 +446,8 @@ export class Service<
       if (drainDelayMs > 0) await sleep(drainDelayMs);
     }
     await this.closeServer(d.shutdown?.timeoutMs ?? 10_000);
+    // Message handlers in progress finish; unacknowledged messages go to the other instances.
+    await Promise.allSettled(this.subscriptions.splice(0).map((sub) => sub.close()));
     try {
       await d.onStop?.(this);
     } finally {
@@ -412,6 +481,11 @@ export class Service<
   }
 
   private async release(): Promise<void> {
+    await Promise.allSettled(this.subscriptions.splice(0).map((sub) => sub.close()));
+    await this.relay?.stop().catch(() => {});
+    this.relay = undefined;
+    await this.messageBus?.close().catch(() => {});
+    this.messageBus = undefined;
     const callers = [...this.callers.values()];
     this.callers.clear();
     await Promise.allSettled(callers.map((c) => c.close()));
@@ -462,7 +536,126 @@ export class Service<
       get clients() {
         return service.clientsOf();
       },
+      publish(definition: MessageDefinition, payload: unknown, options?: PublishOptions) {
+        return service.publishFrom(undefined, definition, payload, options);
+      },
+      transaction<T>(fn: (tx: Transaction) => Promise<T>) {
+        return service.transaction(undefined, fn);
+      },
     };
+  }
+
+  /** Publishes, through the outbox when there is one. */
+  publishFrom(
+    cause: Envelope | undefined,
+    definition: MessageDefinition,
+    payload: unknown,
+    options?: PublishOptions,
+  ): Promise<Envelope> {
+    const enriched = causeOptions(cause, options);
+    if (this.outbox && this.pool)
+      return this.outbox.publish(this.pool, definition, payload as never, enriched);
+    return this.bus.publish(definition, payload as never, enriched);
+  }
+
+  /** A transaction whose `publish` writes to the outbox. */
+  async transaction<T>(cause: Envelope | undefined, fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const { withTransaction } = await import('@flotilla/postgres');
+    return withTransaction(this.db, (client) => fn(this.transactionOf(client, cause)));
+  }
+
+  private transactionOf(client: pg.PoolClient, cause: Envelope | undefined): Transaction {
+    const outbox = this.outbox;
+    return {
+      query: client.query.bind(client) as pg.PoolClient['query'],
+      publish: (definition, payload, options) => {
+        if (!outbox) {
+          throw new ConfigurationError(
+            `Service ${this.name} publishes in a transaction, which needs the outbox (createService({ bus: true, database }))`,
+          );
+        }
+        return outbox.publish(client, definition, payload, causeOptions(cause, options));
+      },
+    };
+  }
+
+  private busDependency(settings: BusSettings): Dependency {
+    return {
+      name: 'bus',
+      check: async () => {
+        if (this.messageBus) return undefined;
+        try {
+          const { createBus } = await import('@flotilla/bus');
+          const adapter = settings.adapter ?? (await adapterFromEnv(this.env));
+          this.messageBus = await createBus({
+            adapter,
+            service: this.name,
+            instanceId: this.instanceId,
+            logger: this.log.child({ component: 'bus' }),
+          });
+          return undefined;
+        } catch (error) {
+          if (error instanceof ConfigurationError) throw error;
+          return `broker unreachable: ${(error as Error).message}`;
+        }
+      },
+    };
+  }
+
+  /** Outbox tables and relay, inbox, and the declared subscriptions. */
+  private async startMessaging(): Promise<void> {
+    const d = this.definition;
+    const bus = this.messageBus;
+    if (!bus) return;
+    const settings = d.bus === true || d.bus === undefined || d.bus === false ? {} : d.bus;
+    if (this.pool && settings.outbox !== false) {
+      const { createInbox, createOutbox, migrateOutboxInbox, startOutboxRelay } = await import(
+        '@flotilla/bus'
+      );
+      await migrateOutboxInbox({ pool: this.pool, logger: this.log });
+      this.outbox = createOutbox();
+      this.inbox = createInbox();
+      this.relay = startOutboxRelay({
+        pool: this.pool,
+        publish: (messages) => bus.forward(messages),
+        logger: this.log,
+      });
+    }
+    const proto = contextPrototype(this.log, this.contextExtras());
+    for (const spec of d.events ?? []) {
+      const { idempotent, ...options } = spec.options;
+      const group = options.group ?? this.name;
+      const subscription = await bus.subscribe(spec.definitions, options, async (message) => {
+        const ctx = this.eventContext(proto, message.envelope);
+        if (!idempotent) return spec.handler(message as IncomingOf<Definitions>, ctx as never);
+        const inbox = this.inbox as Inbox;
+        await inbox.handle(this.db, `${group}.${message.topic}`, message.envelope, async (client) => {
+          (ctx as { tx?: Transaction }).tx = this.transactionOf(client, message.envelope);
+          await spec.handler(message as IncomingOf<Definitions>, ctx as never);
+        });
+      });
+      this.subscriptions.push(subscription);
+    }
+  }
+
+  /** A handler context for a message: its correlation as request id, its trace, publishing caused by it. */
+  private eventContext(proto: object, envelope: Envelope): EventContext {
+    const parent = parseTraceparent(envelope.traceparent);
+    const ctx = Object.create(proto) as Record<string, unknown>;
+    ctx.requestId = envelope.correlationId ?? envelope.messageId;
+    ctx.traceId = parent?.traceId ?? newTraceId();
+    ctx.spanId = newSpanId();
+    ctx.traceFlags = parent?.flags ?? '01';
+    ctx.tracestate = undefined;
+    ctx.deadline = undefined;
+    ctx.principal = undefined;
+    ctx.principalHeader = undefined;
+    ctx.requestLog = undefined;
+    ctx.publish = (definition: MessageDefinition, payload: unknown, options?: PublishOptions) =>
+      this.publishFrom(envelope, definition, payload, options);
+    ctx.transaction = <T>(fn: (tx: Transaction) => Promise<T>) => this.transaction(envelope, fn);
+    ctx.tx = undefined;
+    return ctx as unknown as EventContext;
   }
 
   private clientsOf(): HandlerContext<ConfigOf<S>, Cl>['clients'] {
