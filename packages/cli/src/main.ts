@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type CommandDefinition, type CommandIO, isFlotillaError, UsageError } from '@flotilla/core';
+import { statusCommand } from './commands/status.js';
 import { upCommand } from './commands/up.js';
 import { loadCommands } from './registry.js';
 import { commandUsage, globalUsage } from './usage.js';
 
-const BUILT_IN: CommandDefinition[] = [upCommand];
+const BUILT_IN: CommandDefinition[] = [upCommand, statusCommand];
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {

@@ -5,43 +5,67 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { FlotillaError, UnavailableError } from '@flotilla/core';
 
-/** A platform component run as a child `flotilla <command>` process. */
-export interface ComponentSpec {
-  /** Short name used as the output prefix, e.g. `registry`. */
-  name: string;
-  /** Arguments after `flotilla`, e.g. `['registry', '--port', '8761']`. */
-  args: string[];
-  /** URL answering 200 once the component is ready. */
+/** One launch of a supervised process: what to run and how to tell it is ready. */
+export interface Launch {
+  /** Program and arguments. */
+  command: readonly string[];
+  /** URL answering 200 once the process is ready. */
   healthUrl: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
 
-const BIN = new URL('../bin/flotilla.mjs', import.meta.url);
+/** A platform component or service instance run as a child process. */
+export interface ComponentSpec {
+  /** Short name used as the output prefix, e.g. `registry` or `catalog#1`. */
+  name: string;
+  /** What to run; called again before each restart (a service instance gets a fresh port). */
+  launch: () => Launch | Promise<Launch>;
+  /** Restart with backoff when it exits on its own after it was ready; default false (its exit ends the system). */
+  restart?: boolean;
+}
+
+/** Flotilla's own CLI, for platform components (`flotilla registry`, …). */
+export function flotillaCommand(...args: string[]): string[] {
+  return [process.execPath, fileURLToPath(new URL('../bin/flotilla.mjs', import.meta.url)), ...args];
+}
+
+export type ComponentStatus = 'starting' | 'up' | 'restarting' | 'stopping' | 'stopped' | 'exited';
+
+const MAX_BACKOFF_MS = 30_000;
+/** A process that stayed up this long starts its backoff afresh after the next crash. */
+const STABLE_MS = 60_000;
 
 /**
- * One running component. Its output is copied line by line with a `[name]` prefix, so the
- * interleaved logs of a whole system stay readable.
+ * One supervised process. Its output is copied line by line with a `[name]` prefix, so the
+ * interleaved logs of a whole system stay readable. With `restart`, a crash after it was ready
+ * is followed by a restart after 1 s, 2 s, 4 s … up to 30 s.
  */
 export class Component {
   readonly name: string;
-  private readonly child: ChildProcess;
-  private readonly exited: Promise<number | NodeJS.Signals | null>;
+  status: ComponentStatus = 'starting';
+  /** The current launch (its health URL tells where the process serves). */
+  current: Launch | undefined;
+  restarts = 0;
+  private child: ChildProcess | undefined;
+  private exitedOnce: Promise<number | NodeJS.Signals | null> = Promise.resolve(null);
+  private stopping = false;
+  private readonly endedPromise: Promise<number | NodeJS.Signals | null>;
+  private resolveEnded: (code: number | NodeJS.Signals | null) => void = () => {};
 
-  private constructor(spec: ComponentSpec, out: NodeJS.WritableStream) {
+  private constructor(
+    private readonly spec: ComponentSpec,
+    private readonly out: NodeJS.WritableStream,
+  ) {
     this.name = spec.name;
-    this.child = spawn(process.execPath, [fileURLToPath(BIN), ...spec.args], {
-      cwd: spec.cwd,
-      env: spec.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+    this.endedPromise = new Promise((resolve) => {
+      this.resolveEnded = resolve;
     });
-    const prefix = `[${spec.name}] `;
-    for (const stream of [this.child.stdout, this.child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => out.write(`${prefix}${line}\n`));
-    }
-    this.exited = once(this.child, 'exit').then(
-      ([code, signal]) => (code ?? signal) as number | NodeJS.Signals,
-    );
+  }
+
+  /** Process id of the current launch. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   /** Starts the component and resolves once its health URL answers 200. */
@@ -51,47 +75,116 @@ export class Component {
     timeoutMs = 60_000,
   ): Promise<Component> {
     const component = new Component(spec, out);
+    await component.launchAndWait(timeoutMs);
+    component.supervise();
+    return component;
+  }
+
+  /** Resolves when the component ends for good on its own (it does not restart, or stopped restarting). */
+  get ended(): Promise<number | NodeJS.Signals | null> {
+    return this.endedPromise;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or signal. */
+  async stop(graceMs = 15_000): Promise<number | NodeJS.Signals | null> {
+    this.stopping = true;
+    this.status = 'stopping';
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this.status = 'stopped';
+      return this.exitedOnce;
+    }
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    try {
+      return await this.exitedOnce;
+    } finally {
+      clearTimeout(timer);
+      this.status = 'stopped';
+    }
+  }
+
+  private spawnOnce(launch: Launch): void {
+    const [program, ...args] = launch.command as [string, ...string[]];
+    const child = spawn(program, args, {
+      cwd: launch.cwd,
+      env: launch.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.current = launch;
+    const prefix = `[${this.name}] `;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream)
+        createInterface({ input: stream }).on('line', (line) => this.out.write(`${prefix}${line}\n`));
+    }
+    this.exitedOnce = once(child, 'exit').then(
+      ([code, signal]) => (code ?? signal) as number | NodeJS.Signals,
+    );
+    child.on('error', (error) => this.out.write(`${prefix}cannot start ${program}: ${error.message}\n`));
+  }
+
+  private async launchAndWait(timeoutMs: number): Promise<void> {
+    this.status = this.restarts > 0 ? 'restarting' : 'starting';
+    const launch = await this.spec.launch();
+    this.spawnOnce(launch);
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | NodeJS.Signals | null | undefined;
-    void component.exited.then((code) => {
+    void this.exitedOnce.then((code) => {
       exitCode = code;
     });
     while (exitCode === undefined) {
-      const ok = await fetch(spec.healthUrl).then(
+      const ok = await fetch(launch.healthUrl, { signal: AbortSignal.timeout(2_000) }).then(
         (res) => res.ok,
         () => false,
       );
-      if (ok) return component;
+      if (ok) {
+        this.status = 'up';
+        return;
+      }
+      if (this.stopping) return;
       if (Date.now() > deadline) {
-        await component.stop();
+        await this.stop();
         throw new UnavailableError(
-          `${spec.name} did not become healthy at ${spec.healthUrl} within ${timeoutMs} ms`,
+          `${this.name} did not become healthy at ${launch.healthUrl} within ${timeoutMs} ms`,
         );
       }
       await sleep(100);
     }
     throw new FlotillaError(
-      `${spec.name} exited (${String(exitCode)}) before it was ready; its output is above`,
+      `${this.name} exited (${String(exitCode)}) before it was ready; its output is above`,
       {
         code: 'COMPONENT_EXITED',
       },
     );
   }
 
-  /** Resolves when the component exits on its own (a crash, from the supervisor's view). */
-  get ended(): Promise<number | NodeJS.Signals | null> {
-    return this.exited;
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or signal. */
-  async stop(graceMs = 15_000): Promise<number | NodeJS.Signals | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.exited;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Watches the running process: a crash ends the component, or restarts it with backoff. */
+  private supervise(): void {
+    void (async () => {
+      let upSince = Date.now();
+      for (;;) {
+        const code = await this.exitedOnce;
+        if (this.stopping) return this.resolveEnded(code);
+        if (!this.spec.restart) {
+          this.status = 'exited';
+          return this.resolveEnded(code);
+        }
+        if (Date.now() - upSince > STABLE_MS) this.restarts = 0;
+        const delay = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** this.restarts);
+        this.restarts++;
+        this.status = 'restarting';
+        this.out.write(`[${this.name}] exited (${String(code)}); restarting in ${delay / 1_000} s\n`);
+        await sleep(delay);
+        if (this.stopping) return this.resolveEnded(code);
+        try {
+          await this.launchAndWait(120_000);
+          upSince = Date.now();
+        } catch (error) {
+          this.out.write(`[${this.name}] restart failed: ${(error as Error).message}\n`);
+          if (this.stopping) return this.resolveEnded(code);
+        }
+      }
+    })();
   }
 }

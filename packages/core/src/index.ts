@@ -54,3 +54,4 @@ export {
   SerializedErrorSchema,
   ServiceNameSchema,
 } from './wire.js';
+export { parseYamlDocument, type YamlDocument, type YamlPosition } from './yaml.js';

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { freePort, isPortFree, makeTempDir, type TempDir, test } from '@flotilla/testkit';
+import { eventually, freePort, isPortFree, makeTempDir, type TempDir, test } from '@flotilla/testkit';
 import pg from 'pg';
 import { afterEach, beforeEach, expect } from 'vitest';
 
@@ -49,7 +50,6 @@ test('flotilla up runs PostgreSQL, the registry and the config server, and exits
   });
   const line = await up.waitForLine(/^PostgreSQL +postgres:\/\//, 90_000);
   await up.waitForLine('Flotilla is up', 60_000);
-  expect(up.output()).toContain('not yet built:  gateway');
   const url = /postgres:\/\/\S+/.exec(line)?.[0] ?? '';
   expect(url).toContain(`:${pgPort}/`);
   expect(await selectOne(url)).toEqual([{ one: 1 }]);
@@ -102,4 +102,82 @@ test('npm start runs the same system and stops it cleanly on Ctrl-C', async ({ p
   await start.exited;
   expect(start.output()).toContain('Flotilla stopped.');
   for (const p of [args[1], args[3], args[5]]) expect(await isPortFree(Number(p))).toBe(true);
+});
+
+const twoServices = fileURLToPath(
+  new URL('../../../../examples/two-services/flotilla.yaml', import.meta.url),
+);
+
+test('flotilla up -f runs a manifest: services in dependency order, a killed instance restarts, status lists it all', async ({
+  processes,
+}) => {
+  const args = await ports();
+  const registryPort = Number(args[3]);
+  const up = processes.spawn({
+    name: 'flotilla up',
+    command: process.execPath,
+    args: [bin, 'up', '-f', twoServices, '--data-dir', `${temp.dir}/pg`, ...args],
+    cwd: temp.dir,
+    env: { DATABASE_URL: undefined },
+  });
+  await up.waitForLine('Flotilla is up: 2 services', 120_000);
+  const out = up.output();
+  // storefront dependsOn pricing: it starts once both pricing instances are up.
+  expect(out.indexOf('up              pricing#2')).toBeLessThan(out.indexOf('starting        storefront'));
+  expect(out.indexOf('up              pricing#1')).toBeLessThan(out.indexOf('starting        storefront'));
+
+  const storefront = /up {14}storefront {3}(http:\/\/\S+)/.exec(out)?.[1] as string;
+  const offer = await fetch(`${storefront}/offers/tt0133093?country=JP`);
+  expect(offer.status).toBe(200);
+  expect(((await offer.json()) as { price: string }).price).toMatch(/JPY$/);
+
+  const status = processes.spawn({
+    name: 'status',
+    command: process.execPath,
+    args: [bin, 'status'],
+    cwd: temp.dir,
+  });
+  expect((await status.exited).code).toBe(0);
+  expect(status.output()).toMatch(/pricing#1 +\d+ +running/);
+  expect(status.output()).toMatch(/pricing +2\/2 UP/);
+
+  // kill -9 of an instance: it restarts with backoff on a new port and registers again.
+  const pid = Number(/pricing#1 +(\d+)/.exec(status.output())?.[1]);
+  process.kill(pid, 'SIGKILL');
+  await up.waitForLine('[pricing#1] exited (SIGKILL); restarting in 1 s', 30_000);
+  await eventually(
+    async () => {
+      const body = (await (
+        await fetch(`http://127.0.0.1:${registryPort}/v1/services/pricing/instances`)
+      ).json()) as {
+        instances: { port: number; status: string }[];
+      };
+      expect(body.instances.filter((i) => i.status === 'UP').length).toBeGreaterThanOrEqual(3);
+    },
+    { timeoutMs: 60_000 },
+  );
+
+  expect(await up.stop({ signal: 'SIGTERM' })).toMatchObject({ code: 0, signal: null });
+  expect(up.output()).toContain('Flotilla stopped.');
+  const after = processes.spawn({
+    name: 'status',
+    command: process.execPath,
+    args: [bin, 'status'],
+    cwd: temp.dir,
+  });
+  expect((await after.exited).code).toBe(1);
+  expect(after.output()).toContain('No system is running here');
+});
+
+test('flotilla up refuses a manifest with an unknown dependency, naming the line', async ({ processes }) => {
+  const file = `${temp.dir}/flotilla.yaml`;
+  await writeFile(file, 'services:\n  a:\n    command: [node, a.js]\n    dependsOn: [b]\n');
+  const up = processes.spawn({
+    name: 'flotilla up',
+    command: process.execPath,
+    args: [bin, 'up', '-f', file],
+    cwd: temp.dir,
+  });
+  expect((await up.exited).code).toBe(2);
+  expect(up.output()).toMatch(/flotilla\.yaml:4:17: a depends on "b", which the manifest does not declare/);
 });

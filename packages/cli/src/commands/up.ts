@@ -4,19 +4,14 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import {
   type CommandDefinition,
+  ConfigurationError,
   createLogger,
   DefaultPorts,
-  EnvVars,
   portOption,
   stringOption,
   UsageError,
   waitForShutdown,
 } from '@flotilla/core';
-import { EmbeddedPostgres } from '@flotilla/postgres';
-import { Component } from '../supervisor.js';
-
-/** Platform parts not built yet; `up` says so instead of pretending. */
-const NOT_YET = ['gateway (8080/8081)', 'reference services (examples/streaming)'];
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -26,138 +21,144 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-async function choosePort(values: Record<string, unknown>, flag: string, fallback: number): Promise<number> {
-  const port = portOption(values as never, flag) ?? fallback;
+async function choosePort(
+  values: Record<string, unknown>,
+  flag: string,
+  fromManifest: number | undefined,
+  fallback: number,
+): Promise<number> {
+  const port = portOption(values as never, flag) ?? fromManifest ?? fallback;
   if (!(await portFree(port))) {
     throw new UsageError(`port ${port} is already in use; choose another with --${flag}`);
   }
   return port;
 }
 
+const portFlag = (description: string) => ({ type: 'string' as const, placeholder: '<port>', description });
+
 /**
- * `flotilla up`: runs the local system in the foreground — embedded PostgreSQL, then the
- * registry and the config server as child processes — and stops it in reverse order on
- * Ctrl-C or SIGTERM. The gateway and the reference services join as they are built.
+ * `flotilla up`: runs a whole system in the foreground from its manifest (`flotilla.yaml`):
+ * embedded PostgreSQL, registry, config server, token issuer and gateway, then every service
+ * instance on a free port, each level of `dependsOn` once the previous one is ready. Crashed
+ * processes restart with backoff; Ctrl-C or SIGTERM stops everything in reverse order. Without
+ * a manifest it runs the platform alone.
  */
 export const upCommand: CommandDefinition = {
   name: 'up',
-  summary: 'Run the local Flotilla system in the foreground (PostgreSQL, registry, config server)',
+  summary: 'Run a Flotilla system in the foreground (from flotilla.yaml, or the platform alone)',
   usage:
-    '[--data-dir <dir>] [--port <port>] [--registry-port <port>] [--config-port <port>] [--config-dir <dir>]',
+    '[-f flotilla.yaml] [--scale <service>=<n> …] [--data-dir <dir>] [--port <port>] [--registry-port <port>] [--config-port <port>] [--config-dir <dir>] [--gateway-port <port>] [--gateway-admin-port <port>] [--issuer-port <port>]',
   options: {
+    file: {
+      type: 'string',
+      short: 'f',
+      placeholder: '<file>',
+      description: 'System manifest (default ./flotilla.yaml when present)',
+    },
+    scale: {
+      type: 'string',
+      multiple: true,
+      placeholder: '<service>=<n>',
+      description: 'Instances of a service, overriding the manifest (repeatable)',
+    },
     'data-dir': {
       type: 'string',
       placeholder: '<dir>',
       description: 'PostgreSQL data directory (default .flotilla/postgres)',
     },
-    port: {
-      type: 'string',
-      placeholder: '<port>',
-      description: 'Preferred PostgreSQL port (default 5432, else a free one)',
-    },
-    'registry-port': {
-      type: 'string',
-      placeholder: '<port>',
-      description: `Registry port (default ${DefaultPorts.registry})`,
-    },
-    'config-port': {
-      type: 'string',
-      placeholder: '<port>',
-      description: `Config server port (default ${DefaultPorts.config})`,
-    },
+    port: portFlag('Preferred PostgreSQL port (default 5432, else a free one)'),
+    'registry-port': portFlag(`Registry port (default ${DefaultPorts.registry})`),
+    'config-port': portFlag(`Config server port (default ${DefaultPorts.config})`),
     'config-dir': {
       type: 'string',
       placeholder: '<dir>',
-      description: 'Directory of config YAML (default ./config when present, else .flotilla/config)',
+      description:
+        "Directory of config YAML (default: the manifest's, else ./config when present, else .flotilla/config)",
     },
+    'gateway-port': portFlag(`Gateway port (default ${DefaultPorts.gateway})`),
+    'gateway-admin-port': portFlag(`Gateway admin port (default ${DefaultPorts.gatewayAdmin})`),
+    'issuer-port': portFlag('Development token issuer port (default 8099)'),
   },
   async run({ values }, io) {
     const log = createLogger({ service: 'flotilla-up', destination: io.stderr });
-    const registryPort = await choosePort(values, 'registry-port', DefaultPorts.registry);
-    const configPort = await choosePort(values, 'config-port', DefaultPorts.config);
-    const stateDir = resolve(io.cwd, '.flotilla');
-    const configDir = resolve(
-      io.cwd,
-      stringOption(values, 'config-dir') ??
-        (existsSync(resolve(io.cwd, 'config')) ? 'config' : '.flotilla/config'),
-    );
+    const file =
+      stringOption(values, 'file') ??
+      (existsSync(resolve(io.cwd, 'flotilla.yaml')) ? 'flotilla.yaml' : undefined);
+    const { loadManifest, parseScale } = await import('../up/manifest.js');
+    const { System, defaultConfigDir } = await import('../up/system.js');
+    let manifest: Awaited<ReturnType<typeof loadManifest>> | undefined;
+    let scale = new Map<string, number>();
+    try {
+      manifest = file ? await loadManifest(resolve(io.cwd, file)) : undefined;
+      const scales = values.scale;
+      scale = parseScale(Array.isArray(scales) ? scales.map(String) : [], manifest?.manifest ?? {});
+    } catch (error) {
+      if (error instanceof ConfigurationError) throw new UsageError(error.message);
+      throw error;
+    }
+    const platform = manifest?.manifest.platform ?? {};
+    const ports = {
+      registry: await choosePort(values, 'registry-port', platform.registry?.port, DefaultPorts.registry),
+      config: await choosePort(values, 'config-port', platform.config?.port, DefaultPorts.config),
+      issuer: platform.issuer ? await choosePort(values, 'issuer-port', platform.issuer.port, 8099) : 0,
+      gateway: platform.gateway
+        ? await choosePort(values, 'gateway-port', platform.gateway.port, DefaultPorts.gateway)
+        : 0,
+      gatewayAdmin: platform.gateway
+        ? await choosePort(
+            values,
+            'gateway-admin-port',
+            platform.gateway.adminPort,
+            DefaultPorts.gatewayAdmin,
+          )
+        : 0,
+    };
+    const configFlag = stringOption(values, 'config-dir');
+    const configDir = configFlag
+      ? resolve(io.cwd, configFlag)
+      : defaultConfigDir(manifest?.dir ?? io.cwd, io.cwd, platform.config?.dir);
     await mkdir(configDir, { recursive: true });
 
     const shutdown = waitForShutdown();
-    const started: Component[] = [];
-    let pg: EmbeddedPostgres | undefined;
-    const stopAll = async () => {
-      for (const component of started.reverse()) await component.stop();
-      await pg?.stop();
-    };
+    const system = new System({
+      manifest,
+      cwd: io.cwd,
+      env: io.env,
+      dataDir: stringOption(values, 'data-dir'),
+      postgresPort: portOption(values, 'port'),
+      ports,
+      configDir,
+      scale,
+      out: io.stdout,
+      log,
+    });
     try {
-      const external = io.env[EnvVars.databaseUrl];
-      let databaseUrl: string;
-      if (external) {
-        databaseUrl = external;
-        io.stdout.write(`PostgreSQL      external (${EnvVars.databaseUrl} is set)\n`);
-      } else {
-        pg = new EmbeddedPostgres({
-          dataDir: stringOption(values, 'data-dir'),
-          port: portOption(values, 'port'),
-          logger: log,
-        });
-        await pg.start();
-        databaseUrl = pg.url;
-        io.stdout.write(`PostgreSQL      ${pg.url}   (embedded)\n`);
+      const starting = system.start();
+      const first = await Promise.race([
+        starting.then(() => undefined),
+        shutdown.then((signal) => ({ signal })),
+      ]);
+      if (first) {
+        log.info({ signal: first.signal }, 'stopping while starting');
+        await starting.catch(() => {});
+        await system.stop();
+        io.stdout.write('Flotilla stopped.\n');
+        return 0;
       }
-      const env = { ...io.env, [EnvVars.databaseUrl]: databaseUrl };
-      const registryUrl = `http://127.0.0.1:${registryPort}`;
-      started.push(
-        await Component.start(
-          {
-            name: 'registry',
-            args: [
-              'registry',
-              '--host',
-              '127.0.0.1',
-              '--port',
-              String(registryPort),
-              '--snapshot',
-              resolve(stateDir, 'registry.json'),
-            ],
-            healthUrl: `${registryUrl}/health`,
-            env,
-            cwd: io.cwd,
-          },
-          io.stdout,
-        ),
+      io.stdout.write(
+        manifest
+          ? `Flotilla is up: ${manifest.order.length} services. Press Ctrl-C to stop.\n`
+          : 'Flotilla is up. Press Ctrl-C to stop.\n',
       );
-      io.stdout.write(`registry        ${registryUrl}   (Eureka API at ${registryUrl}/eureka)\n`);
-      const configUrl = `http://127.0.0.1:${configPort}`;
-      started.push(
-        await Component.start(
-          {
-            name: 'config',
-            args: ['config-server', '--host', '127.0.0.1', '--port', String(configPort), '--dir', configDir],
-            healthUrl: `${configUrl}/health`,
-            env: { ...env, [EnvVars.registryUrl]: registryUrl },
-            cwd: io.cwd,
-          },
-          io.stdout,
-        ),
-      );
-      io.stdout.write(`config server   ${configUrl}   (files in ${configDir})\n`);
-      for (const part of NOT_YET) io.stdout.write(`not yet built:  ${part}\n`);
-      io.stdout.write('Flotilla is up. Press Ctrl-C to stop.\n');
-
-      const crashed = Promise.race(started.map((c) => c.ended.then((code) => ({ name: c.name, code }))));
-      const reason = await Promise.race([shutdown.then((signal) => ({ signal })), crashed]);
-      if ('signal' in reason) {
-        log.info({ signal: reason.signal }, 'stopping');
-      } else {
+      const reason = await Promise.race([shutdown.then((signal) => ({ signal })), system.crashed()]);
+      if ('signal' in reason) log.info({ signal: reason.signal }, 'stopping');
+      else
         log.error({ component: reason.name, code: reason.code }, 'a component exited; stopping the system');
-      }
-      await stopAll();
+      await system.stop();
       io.stdout.write('Flotilla stopped.\n');
       return 'signal' in reason ? 0 : 1;
     } catch (error) {
-      await stopAll();
+      await system.stop();
       throw error;
     }
   },
