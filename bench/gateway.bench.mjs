@@ -1,9 +1,13 @@
 // Gateway: one proxied hop compared side by side in one run, with wrk over loopback: direct to
-// the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, and the
-// Flotilla gateway on a plain route. Upstreams: a trivial JSON handler and a 10 ms handler.
-// Each server runs in its own process (this file with --serve <kind>), as in production.
+// the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, the
+// Flotilla gateway on a plain route and on a route with JWT + rate limit (+ metrics, always on),
+// and nginx vs Flotilla with 2 workers each. Upstreams: a trivial JSON handler and a 10 ms
+// handler. Each server runs in its own process (this file with --serve <kind>), as in production.
+// GATEWAY_BENCH_BASELINE=<path to another build's dist/index.js> adds a plain-route row for that
+// build (to compare the data path before and after a change in one run).
 import { fork, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +17,7 @@ const self = fileURLToPath(import.meta.url);
 const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.GATEWAY_BENCH_CONNECTIONS ?? 50);
 const JSON_BODY = JSON.stringify({ id: 42, title: 'The Flotilla', tags: ['a', 'b'] });
+const BASELINE = process.env.GATEWAY_BENCH_BASELINE;
 
 /** Child: one server of `kind`, reporting its port over IPC. */
 async function serve(kind, args) {
@@ -34,8 +39,10 @@ async function serve(kind, args) {
     server.keepAliveTimeout = 65_000;
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = server.address().port;
-  } else if (kind === 'flotilla') {
-    const { startGateway } = await import('../packages/gateway/dist/index.js');
+  } else if (kind === 'flotilla' || kind === 'flotilla-baseline') {
+    const { startGateway } = await import(
+      kind === 'flotilla' ? '../packages/gateway/dist/index.js' : BASELINE
+    );
     const { createLogger } = await import('../packages/core/dist/index.js');
     const [json, slow] = args;
     const running = await startGateway({
@@ -54,6 +61,50 @@ async function serve(kind, args) {
       ],
     });
     port = running.port;
+  } else if (kind === 'flotilla-full') {
+    // JWT (ES256 from the dev issuer, JWKS fetched once from a local server and cached), a local
+    // rate limit far above what the machine can send, and metrics (always on).
+    const { startGateway } = await import('../packages/gateway/dist/index.js');
+    const { createDevIssuer } = await import('../packages/gateway/dist/token/index.js');
+    const { createLogger } = await import('../packages/core/dist/index.js');
+    const [json, slow] = args;
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-issuer-'));
+    let issuer;
+    const idp = createServer((req, res) => issuer.handler(req, res));
+    await new Promise((resolve) => idp.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${idp.address().port}`;
+    issuer = await createDevIssuer({ dataDir: dir, issuer: base });
+    rmSync(dir, { recursive: true, force: true }); // the key is in memory now
+    const token = await issuer.sign({ sub: 'bench', scope: 'bench:read', ttl: '1h' });
+    const features = {
+      auth: {
+        jwt: {
+          issuer: base,
+          audience: 'flotilla',
+          jwksUrl: `${base}/.well-known/jwks.json`,
+          scopes: ['bench:read'],
+        },
+      },
+      rateLimit: { limit: 1_000_000_000, period: '1s', key: 'client' },
+    };
+    const running = await startGateway({
+      port: 0,
+      adminPort: 0,
+      host: '127.0.0.1',
+      logger: createLogger({ service: 'gateway', level: 'warn' }),
+      routes: [
+        { id: 'json', match: { path: '/json' }, target: { url: `http://127.0.0.1:${json}` }, ...features },
+        {
+          id: 'slow',
+          match: { path: '/slow' },
+          target: { url: `http://127.0.0.1:${slow}` },
+          rewrite: { path: '/json' },
+          ...features,
+        },
+      ],
+    });
+    process.send({ port: running.port, token });
+    return;
   } else if (kind === 'fastify') {
     const { default: Fastify } = await import('fastify');
     const { default: replyFrom } = await import('@fastify/reply-from');
@@ -70,8 +121,10 @@ async function serve(kind, args) {
 
 function startChild(kind, args = []) {
   const child = fork(self, ['--serve', kind, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const message = new Promise((resolve) => child.once('message', resolve));
   return {
-    ready: new Promise((resolve) => child.once('message', (m) => resolve(m.port))),
+    ready: message.then((m) => m.port),
+    token: message.then((m) => m.token),
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();
@@ -81,14 +134,68 @@ function startChild(kind, args = []) {
   };
 }
 
-/** nginx with one worker and keep-alive to both upstreams, or a reason it cannot run. */
-async function startNginx(json, slow) {
+/** `flotilla gateway --workers <n>` (the CLI, node:cluster) on a routes file. */
+async function startFlotillaWorkers(json, slow, workers) {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-workers-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const file = join(dir, 'routes.yaml');
+  writeFileSync(
+    file,
+    `routes:
+  - { id: json, match: { path: /json }, target: { url: "http://127.0.0.1:${json}" } }
+  - { id: slow, match: { path: /slow }, target: { url: "http://127.0.0.1:${slow}" }, rewrite: { path: /json } }
+`,
+  );
+  const bin = fileURLToPath(new URL('../packages/cli/bin/flotilla.mjs', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    [
+      bin,
+      'gateway',
+      '--workers',
+      String(workers),
+      '--port',
+      String(port),
+      '--admin-port',
+      String(port + 1),
+      '--routes',
+      file,
+    ],
+    { stdio: 'ignore' },
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/json`);
+  return {
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => {
+          rmSync(dir, { recursive: true, force: true });
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function waitForHttp(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** nginx with `workers` workers and keep-alive to both upstreams, or a reason it cannot run. */
+async function startNginx(json, slow, workers = 1) {
   const which = spawnSync('sh', ['-c', 'command -v nginx']);
   if (which.status !== 0) return { skipped: 'nginx is not installed' };
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-nginx-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const conf = `
-worker_processes 1;
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -133,9 +240,10 @@ function toMs(text) {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-/** Runs wrk against `url`; returns req/s, p50 and p99 in ms, and errors. */
-function wrk(url, seconds = DURATION_S) {
-  const run = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], {
+/** Runs wrk against `url` (with `headers`); returns req/s, p50 and p99 in ms, and errors. */
+function wrk(url, seconds = DURATION_S, headers = {}) {
+  const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
+  const run = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...extra, url], {
     encoding: 'utf8',
   });
   if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
@@ -157,8 +265,15 @@ async function main() {
   const slow = startChild('upstream', ['10']);
   const [jsonPort, slowPort] = await Promise.all([json.ready, slow.ready]);
   const flotilla = startChild('flotilla', [String(jsonPort), String(slowPort)]);
+  const full = startChild('flotilla-full', [String(jsonPort), String(slowPort)]);
+  const baseline = BASELINE
+    ? startChild('flotilla-baseline', [String(jsonPort), String(slowPort)])
+    : undefined;
   const fastify = startChild('fastify', [String(jsonPort), String(slowPort)]);
   const nginx = await startNginx(jsonPort, slowPort);
+  const nginx2 = await startNginx(jsonPort, slowPort, 2);
+  const flotilla2 = await startFlotillaWorkers(jsonPort, slowPort, 2);
+  const token = await full.token;
   const targets = [
     { name: 'direct', json: `http://127.0.0.1:${jsonPort}/json`, slow: `http://127.0.0.1:${slowPort}/json` },
     nginx.skipped
@@ -170,6 +285,24 @@ async function main() {
         },
     { name: 'fastify + reply-from', port: fastify.ready },
     { name: 'flotilla plain route', port: flotilla.ready },
+    ...(baseline ? [{ name: 'flotilla plain route (baseline build)', port: baseline.ready }] : []),
+    {
+      name: 'flotilla with JWT + rate limit + metrics',
+      port: full.ready,
+      headers: { authorization: `Bearer ${token}` },
+    },
+    nginx2.skipped
+      ? { name: 'nginx, 2 workers', skipped: nginx2.skipped }
+      : {
+          name: 'nginx, 2 workers',
+          json: `http://127.0.0.1:${nginx2.port}/json`,
+          slow: `http://127.0.0.1:${nginx2.port}/slow`,
+        },
+    {
+      name: 'flotilla plain route, --workers 2',
+      json: `http://127.0.0.1:${flotilla2.port}/json`,
+      slow: `http://127.0.0.1:${flotilla2.port}/slow`,
+    },
   ];
   for (const t of targets) {
     if (t.port) {
@@ -185,25 +318,21 @@ async function main() {
         console.log(`${t.name}: skipped (${t.skipped})`);
         continue;
       }
-      wrk(t[upstream], 1); // warm-up: JIT, connection pools
-      const r = wrk(t[upstream]);
+      wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
+      const r = wrk(t[upstream], DURATION_S, t.headers);
       results.push({
         upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
         target: t.name,
         ...r,
       });
     }
-    results.push({
-      upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
-      target: 'flotilla with JWT + rate limit + metrics',
-      note: 'placeholder: added once the security and traffic modules are wired in',
-    });
   }
   for (const row of results) {
     if (row.rps === undefined) continue;
     const base = (name) => results.find((r) => r.upstream === row.upstream && r.target === name)?.rps;
     row['× direct'] = base('direct') ? row.rps / base('direct') : undefined;
     row['× nginx'] = base('nginx') ? row.rps / base('nginx') : undefined;
+    row['× plain'] = base('flotilla plain route') ? row.rps / base('flotilla plain route') : undefined;
   }
   printTable(
     results.map((r) => ({
@@ -214,13 +343,24 @@ async function main() {
       'p99 ms': r.p99,
       '× nginx': r['× nginx'],
       '× direct': r['× direct'],
+      '× plain': r['× plain'],
       errors: r.errors ?? r.note,
     })),
   );
   console.log(
-    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, results })}`,
+    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, loadAverage: (await import('node:os')).loadavg(), results })}`,
   );
-  await Promise.all([json.stop(), slow.stop(), flotilla.stop(), fastify.stop(), nginx.stop?.()]);
+  await Promise.all([
+    json.stop(),
+    slow.stop(),
+    flotilla.stop(),
+    full.stop(),
+    baseline?.stop(),
+    fastify.stop(),
+    nginx.stop?.(),
+    nginx2.stop?.(),
+    flotilla2.stop(),
+  ]);
 }
 
 if (process.argv[2] === '--serve') await serve(process.argv[3], process.argv.slice(4));

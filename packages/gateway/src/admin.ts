@@ -3,6 +3,7 @@ import { problem, sendProblem } from '@flotilla/core';
 import type { Gateway } from './gateway.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { RoutesState } from './reload.js';
+import { routeUpstreams } from './routes/compile.js';
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
@@ -24,12 +25,12 @@ export function upstreamsSnapshot(gateway: Gateway): unknown {
   const upstreams = gateway.upstreams;
   const keys = new Set<string>();
   for (const route of gateway.routes) {
-    if (route.action.kind === 'proxy') for (const leg of route.action.legs) keys.add(leg.key);
+    for (const leg of routeUpstreams(route)) keys.add(leg.key);
   }
   const guards = new Map([...upstreams.policies.all()].map((g) => [g.key, g]));
   return [...keys].sort().map((key) => {
     const g = guards.get(key);
-    const legs = gateway.routes.flatMap((r) => (r.action.kind === 'proxy' ? r.action.legs : []));
+    const legs = gateway.routes.flatMap(routeUpstreams);
     const leg = legs.find((l) => l.key === key);
     let instances: unknown[] | undefined;
     if (leg?.kind === 'service' && upstreams.source) {

@@ -8,6 +8,7 @@ import {
   UsageError,
   waitForShutdown,
 } from '@flotilla/core';
+import { issuerCommand, tokenCommand } from './token/commands.js';
 
 /** How long requests in flight get to finish after SIGTERM. */
 const DRAIN_MS = 10_000;
@@ -26,7 +27,7 @@ export const gatewayCommand: CommandDefinition = {
   name: 'gateway',
   summary: 'Run the API gateway (routes, proxying, admin API) in the foreground',
   usage:
-    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--workers <n>]',
+    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--redis-url <url>] [--workers <n>]',
   options: {
     port: {
       type: 'string',
@@ -53,6 +54,12 @@ export const gatewayCommand: CommandDefinition = {
       type: 'string',
       placeholder: '<url>',
       description: `Registry for service targets (default ${EnvVars.registryUrl})`,
+    },
+    'redis-url': {
+      type: 'string',
+      placeholder: '<url>',
+      description:
+        'Redis for rate limits with store: redis, shared by every gateway (default FLOTILLA_REDIS_URL)',
     },
     workers: {
       type: 'string',
@@ -89,6 +96,7 @@ export const gatewayCommand: CommandDefinition = {
       routesFile,
       configUrl: configUrl ?? (routesFile === undefined ? io.env[EnvVars.configUrl] : undefined),
       registryUrl: stringOption(values, 'registry-url') ?? io.env[EnvVars.registryUrl],
+      redisUrl: stringOption(values, 'redis-url') ?? io.env.FLOTILLA_REDIS_URL,
       logger,
     });
     logger.info(
@@ -106,4 +114,4 @@ export const gatewayCommand: CommandDefinition = {
 };
 
 /** Commands this package adds to `flotilla`. */
-export const commands: CommandDefinition[] = [gatewayCommand];
+export const commands: CommandDefinition[] = [gatewayCommand, tokenCommand, issuerCommand];

@@ -1,6 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createLogger, errorToProblem, Headers, type Logger, problem, sendProblem } from '@flotilla/core';
+import {
+  createLogger,
+  errorToProblem,
+  Headers,
+  type Logger,
+  type Problem,
+  problem,
+  sendProblem,
+} from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
 import {
   isBrokenCircuitError,
@@ -9,21 +17,24 @@ import {
   isIdempotentMethod,
   parseDeadline,
 } from '@flotilla/resilience';
+import type { Redis } from 'ioredis';
+import type { Claims } from './auth/outcome.js';
+import type { CompositeAction } from './composite/compile.js';
+import { callLeg, type LegContext, legHeaders } from './composite/legs.js';
+import { runComposite } from './composite/run.js';
 import { NoInstanceError, PayloadTooLargeError, UpstreamStatusError } from './errors.js';
+import { FeatureBuilder, type RouteFeatures } from './features/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RequestBody } from './proxy/body.js';
 import type { UpstreamExchange } from './proxy/exchange.js';
-import {
-  clientResponseHeaders,
-  type HeaderRecord,
-  SECURE_RESPONSE_HEADERS,
-  upstreamRequestHeaders,
-} from './proxy/headers.js';
+import { clientResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './proxy/headers.js';
 import { nextTraceparent, requestIdOf } from './proxy/ids.js';
 import type { CompiledRoute, StaticResponse, Upstream } from './routes/compile.js';
 import { applyHeaderOps } from './routes/header-ops.js';
 import { renderPathTemplate } from './routes/path-template.js';
 import { type RouteMatch, RouteTable } from './routes/table.js';
+import type { ResponseCache } from './traffic/cache.js';
+import { applySecureHeaders } from './traffic/secure-headers.js';
 import { type AttemptState, Upstreams } from './upstreams/upstreams.js';
 import { tunnelUpgrade } from './websocket.js';
 
@@ -42,6 +53,25 @@ export interface GatewayOptions {
   random?: () => number;
   /** Connections per upstream origin; default unlimited. */
   connections?: number;
+  /** Redis for rate limits with `store: redis`; a client is made when a route needs one. */
+  redisUrl?: string;
+  /** A Redis client you own, instead of `redisUrl`. */
+  redis?: Redis;
+  /** Prefix of rate limit keys in Redis; default `flotilla:gateway:ratelimit:`. */
+  redisPrefix?: string;
+}
+
+/**
+ * What a request that passed a route's security and traffic checks carries on to its action:
+ * headers for the response (CORS, RateLimit-*, x-cache), the principal for the upstream, and
+ * the cache to fill.
+ */
+interface Admitted {
+  readonly extra: Record<string, string>;
+  readonly principal: string | undefined;
+  readonly claims: Claims | undefined;
+  readonly cache: ResponseCache | undefined;
+  readonly req: IncomingMessage;
 }
 
 const ABORTED = (): Error => new DOMException('the client closed the connection', 'AbortError');
@@ -55,6 +85,9 @@ export class Gateway {
   readonly upstreams: Upstreams;
   readonly logger: Logger;
   private table: RouteTable;
+  /** Built per routes version; empty when no route has auth, rateLimit, cache or cors. */
+  private features: Map<CompiledRoute, RouteFeatures>;
+  private readonly builder: FeatureBuilder;
   private readonly metrics: GatewayMetrics | undefined;
   private readonly maxBodySize: number;
   private readonly random: () => number;
@@ -69,8 +102,31 @@ export class Gateway {
       metrics: options.metrics?.resilience,
       connections: options.connections,
     });
+    this.builder = new FeatureBuilder({
+      redisUrl: options.redisUrl,
+      redis: options.redis,
+      redisPrefix: options.redisPrefix,
+      logger: this.logger,
+    });
+    this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
+  }
+
+  /** The JWKS caches every route's JWT verification shares. */
+  get jwks() {
+    return this.builder.jwks;
+  }
+
+  /** The security and traffic objects of a route being served, if it has any. */
+  featuresOf(route: CompiledRoute): RouteFeatures | undefined {
+    return this.features.get(route);
+  }
+
+  /** Closes upstream pools and the Redis client the gateway made. */
+  async close(): Promise<void> {
+    await this.upstreams.close();
+    await this.builder.close();
   }
 
   /** The routes being served. */
@@ -81,8 +137,10 @@ export class Gateway {
   /** Replaces the routes; requests already matched finish on their old route. */
   setRoutes(routes: readonly CompiledRoute[]): void {
     const table = new RouteTable(routes);
+    const features = this.builder.build(routes);
     this.upstreams.policies.update(routes);
     this.table = table;
+    this.features = features;
   }
 
   /** `request` listener of the gateway's HTTP server. */
@@ -111,17 +169,195 @@ export class Gateway {
     }
     const route = match.route;
     this.count(res, route.id, req.method, started);
+    // Routes without security or traffic sections skip all of it: one size check.
+    const features = this.features.size === 0 ? undefined : this.features.get(route);
+    if (features) void this.admit(req, res, match, features, requestId, pathname, search);
+    else this.act(req, res, match, requestId, pathname, search, undefined);
+  };
+
+  /** Runs the route's action: answer at once, proxy, or call the composite's legs. */
+  private act(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    requestId: string,
+    pathname: string,
+    search: string,
+    admitted: Admitted | undefined,
+  ): void {
+    const route = match.route;
     const action = route.action;
-    if (action.kind === 'static') this.sendStatic(res, route, action.response, requestId);
+    if (action.kind === 'proxy') void this.proxy(req, res, match, requestId, pathname, search, admitted);
+    else if (action.kind === 'static') this.sendStatic(res, route, action.response, requestId, admitted);
     else if (action.kind === 'redirect') {
       let location = renderPathTemplate(action.to, match.params);
       if (action.keepQuery && search) location += location.includes('?') ? `&${search.slice(1)}` : search;
       const headers: HeaderRecord = { location, 'content-length': '0', [Headers.requestId]: requestId };
+      if (admitted) withExtra(headers, admitted.extra);
       if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+      applySecureHeaders(headers);
       res.writeHead(action.status, headers as Record<string, string>);
       res.end();
-    } else void this.proxy(req, res, match, requestId, pathname, search);
-  };
+    } else void this.composite(req, res, match, action, requestId, search, admitted);
+  }
+
+  /**
+   * The route's security and traffic checks, in this order: CORS preflight (browsers send it
+   * without credentials), authentication, rate limit (keyed by the verified client), then the
+   * response cache (keyed by identity when the route says so), then the action.
+   */
+  private async admit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    features: RouteFeatures,
+    requestId: string,
+    pathname: string,
+    search: string,
+  ): Promise<void> {
+    const { auth, rateLimit, cache, cors } = features;
+    if (cors) {
+      const preflight = cors.preflight(req);
+      if (preflight) {
+        if (preflight.problem) this.sendProblemOf(res, requestId, preflight.problem, preflight.headers);
+        else {
+          const headers = { ...preflight.headers, 'content-length': '0', [Headers.requestId]: requestId };
+          res.writeHead(preflight.status, applySecureHeaders(headers));
+          res.end();
+        }
+        return;
+      }
+    }
+    // CORS headers go on every answer, refusals included, so a browser script can read them.
+    const extra: Record<string, string> = cors ? cors.headers(req) : {};
+    let claims: Claims | undefined;
+    let principal: string | undefined;
+    try {
+      if (auth) {
+        const outcome = await auth.authenticate(req);
+        if (!outcome.ok) {
+          this.sendProblemOf(res, requestId, outcome.problem, withExtra({ ...outcome.headers }, extra));
+          return;
+        }
+        claims = outcome.claims;
+        if (claims !== undefined) principal = auth.principal(claims);
+      }
+      if (rateLimit) {
+        const outcome = await rateLimit.check(req, claims);
+        withExtra(extra, outcome.headers);
+        if (!outcome.allowed) {
+          this.metrics?.rateLimited(match.route.id);
+          this.sendProblemOf(res, requestId, outcome.problem, extra);
+          return;
+        }
+      }
+    } catch (error) {
+      this.logger.error({ err: error, route: match.route.id }, 'authentication or rate limit failed');
+      if (!res.headersSent)
+        sendProblem(res, errorToProblem(error, requestId), { [Headers.requestId]: requestId });
+      return;
+    }
+    if (res.destroyed) return;
+    const applies = cache?.applies(req) === true;
+    if (applies) {
+      const hit = cache!.lookup(req, claims);
+      this.metrics?.cache(match.route.id, hit ? 'hit' : 'miss');
+      if (hit) {
+        const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
+        headers[Headers.requestId] = requestId;
+        withExtra(headers, extra);
+        if (match.route.responseHeaders) applyHeaderOps(headers, match.route.responseHeaders);
+        res.writeHead(hit.status, applySecureHeaders(headers) as Record<string, string | string[]>);
+        res.end(req.method === 'HEAD' ? undefined : hit.body);
+        return;
+      }
+      extra['x-cache'] = 'MISS';
+    }
+    const admitted: Admitted = { extra, principal, claims, cache: applies ? cache : undefined, req };
+    this.act(req, res, match, requestId, pathname, search, admitted);
+  }
+
+  /** Calls a composite route's legs and answers their merged JSON. */
+  private async composite(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    action: CompositeAction,
+    requestId: string,
+    search: string,
+    admitted: Admitted | undefined,
+  ): Promise<void> {
+    const route = match.route;
+    const headers = legHeaders(upstreamRequestHeaders(req, { requestId, traceparent: '' }));
+    if (admitted?.principal !== undefined) headers[Headers.principal] = admitted.principal;
+    const ctx: LegContext = {
+      upstreams: this.upstreams,
+      metrics: this.metrics,
+      route,
+      headers,
+      traceparent: req.headers[Headers.traceparent],
+      deadline: this.deadlineOf(route, req),
+      states: new Set(),
+    };
+    const onClose = () => {
+      if (res.headersSent) return;
+      for (const state of ctx.states) state.current?.abort(ABORTED());
+    };
+    res.once('close', onClose);
+    const query: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(search)) query[k] ??= v;
+    const outcome = await runComposite(
+      action,
+      { params: match.params, query, headers: req.headers, claims: admitted?.claims },
+      (leg, path) => callLeg(ctx, leg, path),
+    );
+    res.off('close', onClose);
+    if (res.destroyed) return;
+    if (!outcome.ok) {
+      const extra = admitted?.extra ?? {};
+      if (outcome.leg === undefined) {
+        this.problem(
+          res,
+          requestId,
+          404,
+          'NO_BRANCH',
+          `No branch of route ${route.id} matches: ${outcome.reason}`,
+          extra,
+        );
+      } else {
+        this.sendProblemOf(
+          res,
+          requestId,
+          problem({
+            status: 502,
+            code: 'LEG_FAILED',
+            detail: `Leg "${outcome.leg}" of route ${route.id} failed: ${outcome.reason}`,
+            leg: outcome.leg,
+          }),
+          extra,
+        );
+      }
+      return;
+    }
+    const body = Buffer.from(JSON.stringify(outcome.body));
+    const out: HeaderRecord = {
+      'content-type': 'application/json',
+      'content-length': String(body.length),
+      [Headers.requestId]: requestId,
+    };
+    if (outcome.partial.length > 0) out['x-flotilla-partial'] = outcome.partial.join(',');
+    if (admitted) withExtra(out, admitted.extra);
+    if (route.responseHeaders) applyHeaderOps(out, route.responseHeaders);
+    res.writeHead(200, applySecureHeaders(out) as Record<string, string>);
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** The route's deadline, or the client's when that is earlier. */
+  private deadlineOf(route: CompiledRoute, req: IncomingMessage): number {
+    const routeDeadline = Date.now() + route.timeoutMs;
+    const clientDeadline = parseDeadline(req.headers[Headers.deadline]);
+    return clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
+  }
 
   /** `upgrade` listener: WebSocket (and other upgrades) tunnelled to the route's upstream. */
   readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -184,6 +420,7 @@ export class Gateway {
     requestId: string,
     pathname: string,
     search: string,
+    admitted: Admitted | undefined,
   ): Promise<void> {
     const route = match.route;
     const method = req.method ?? 'GET';
@@ -201,13 +438,11 @@ export class Gateway {
       requestId,
       traceparent: nextTraceparent(req.headers[Headers.traceparent]),
     });
+    if (admitted?.principal !== undefined) headers[Headers.principal] = admitted.principal;
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
     const path = this.upstreamPath(route, leg, match, pathname, search);
     // The route's timeout sets the deadline; a client's deadline may only make it earlier.
-    const routeDeadline = Date.now() + route.timeoutMs;
-    const clientDeadline = parseDeadline(req.headers[Headers.deadline]);
-    const deadline =
-      clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
+    const deadline = this.deadlineOf(route, req);
     const state: AttemptState = { tried: [], body: { started: false }, current: undefined };
     const onClose = () => {
       if (!res.headersSent) state.current?.abort(ABORTED());
@@ -240,9 +475,9 @@ export class Gateway {
         },
         { deadline, idempotent: !hasBody && isIdempotentMethod(method) },
       );
-      this.relay(res, route, exchange, requestId);
+      this.relay(res, route, exchange, requestId, admitted);
     } catch (error) {
-      this.failed(res, route, state, error, requestId, req);
+      this.failed(res, route, state, error, requestId, req, admitted);
     }
   }
 
@@ -251,13 +486,16 @@ export class Gateway {
     route: CompiledRoute,
     exchange: UpstreamExchange,
     requestId: string,
+    admitted: Admitted | undefined,
   ): void {
     if (res.destroyed) {
       exchange.discard();
       return;
     }
     const headers = clientResponseHeaders(exchange.headers, requestId);
+    if (admitted) withExtra(headers, admitted.extra);
     if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+    applySecureHeaders(headers);
     try {
       res.writeHead(exchange.statusCode, headers as Record<string, string | string[]>);
     } catch (error) {
@@ -272,7 +510,16 @@ export class Gateway {
       );
       return;
     }
-    exchange.attach(res);
+    const cache = admitted?.cache;
+    if (cache === undefined) exchange.attach(res);
+    else {
+      // The body streams to the client as always; a copy is kept for the cache if it is small.
+      const { req, claims } = admitted!;
+      exchange.attach(res, {
+        limit: cache.maxEntryBytes,
+        done: (body) => cache.store(req, exchange.statusCode, exchange.headers, body, claims),
+      });
+    }
   }
 
   private failed(
@@ -282,11 +529,13 @@ export class Gateway {
     error: unknown,
     requestId: string,
     req: IncomingMessage,
+    admitted: Admitted | undefined,
   ): void {
     if (error instanceof UpstreamStatusError) {
-      this.relay(res, route, error.exchange, requestId);
+      this.relay(res, route, error.exchange, requestId, admitted);
       return;
     }
+    const extra = admitted?.extra;
     state.current?.abort(error instanceof Error ? error : new Error(String(error)));
     if (res.headersSent || res.destroyed) {
       res.destroy();
@@ -297,7 +546,7 @@ export class Gateway {
       return;
     }
     if (route.fallback) {
-      this.sendStatic(res, route, route.fallback, requestId);
+      this.sendStatic(res, route, route.fallback, requestId, admitted);
       return;
     }
     if (isDeadlineExceededError(error)) {
@@ -307,6 +556,7 @@ export class Gateway {
         504,
         'GATEWAY_TIMEOUT',
         `The upstream did not answer before the deadline (route ${route.id})`,
+        extra,
       );
     } else if (isBrokenCircuitError(error)) {
       this.problem(
@@ -315,6 +565,7 @@ export class Gateway {
         503,
         'CIRCUIT_OPEN',
         `The circuit breaker of this route's upstream is open (route ${route.id})`,
+        extra,
       );
     } else if (isBulkheadRejectedError(error)) {
       this.problem(
@@ -323,11 +574,12 @@ export class Gateway {
         503,
         'BULKHEAD_FULL',
         `Too many requests in flight to this route's upstream (route ${route.id})`,
+        extra,
       );
     } else if (error instanceof NoInstanceError) {
-      this.problem(res, requestId, 503, 'NO_INSTANCE', error.message);
+      this.problem(res, requestId, 503, 'NO_INSTANCE', error.message, extra);
     } else if ((error as { status?: unknown }).status === 502) {
-      this.problem(res, requestId, 502, 'BAD_GATEWAY', (error as Error).message);
+      this.problem(res, requestId, 502, 'BAD_GATEWAY', (error as Error).message, extra);
     } else if ((error as { name?: unknown }).name === 'AbortError') {
       res.destroy();
     } else {
@@ -341,11 +593,13 @@ export class Gateway {
     route: CompiledRoute,
     response: StaticResponse,
     requestId: string,
+    admitted?: Admitted,
   ): void {
     const headers: HeaderRecord = { ...response.headers, 'content-length': String(response.body.length) };
     headers[Headers.requestId] = requestId;
-    for (const [name, value] of SECURE_RESPONSE_HEADERS) headers[name] ??= value;
+    if (admitted) withExtra(headers, admitted.extra);
     if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+    applySecureHeaders(headers);
     res.writeHead(response.status, headers as Record<string, string>);
     res.end(response.body);
   }
@@ -372,15 +626,22 @@ export class Gateway {
     detail: string,
     extra: Record<string, string> = {},
   ): void {
+    this.sendProblemOf(res, requestId, problem({ status, code, detail }), extra);
+  }
+
+  /** A problem+json answer with the request id, `headers` and the secure headers. */
+  private sendProblemOf(
+    res: ServerResponse,
+    requestId: string,
+    p: Problem,
+    headers: Record<string, string> = {},
+  ): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    sendProblem(res, problem({ status, code, detail, instance: requestId }), {
-      [Headers.requestId]: requestId,
-      'x-content-type-options': 'nosniff',
-      ...extra,
-    });
+    const out: Record<string, string> = { ...headers, [Headers.requestId]: requestId };
+    sendProblem(res, { ...p, instance: requestId }, applySecureHeaders(out));
   }
 
   private count(res: ServerResponse, route: string, method: string | undefined, started: number): void {
@@ -390,4 +651,15 @@ export class Gateway {
       metrics.request(route, method ?? 'GET', res.statusCode, (performance.now() - started) / 1000);
     });
   }
+}
+
+/** Adds `extra` to `headers`; `Vary` lists are merged, since the cache and CORS both vary. */
+function withExtra<H extends Record<string, unknown>>(headers: H, extra: Record<string, string>): H {
+  const target = headers as Record<string, unknown>;
+  for (const name in extra) {
+    const value = extra[name]!;
+    const existing = target[name];
+    target[name] = name === 'vary' && existing !== undefined ? `${String(existing)}, ${value}` : value;
+  }
+  return headers;
 }

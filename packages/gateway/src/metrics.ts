@@ -16,6 +16,8 @@ export class GatewayMetrics {
   private readonly requests: Counter<'route' | 'method' | 'status'>;
   private readonly duration: Histogram<'route'>;
   private readonly upstream: Histogram<'service'>;
+  private readonly rateLimitedTotal: Counter<'route'>;
+  private readonly cacheTotal: Counter<'route' | 'result'>;
   private readonly requestChildren = new Map<string, CounterChild>();
   private readonly durationChildren = new Map<string, HistogramChild>();
   private readonly upstreamChildren = new Map<string, HistogramChild>();
@@ -44,6 +46,18 @@ export class GatewayMetrics {
       buckets: BUCKETS,
       registers: [registry],
     });
+    this.rateLimitedTotal = new Counter({
+      name: 'flotilla_gateway_rate_limited_total',
+      help: 'Requests refused with 429 by a route rate limit, by route.',
+      labelNames: ['route'],
+      registers: [registry],
+    });
+    this.cacheTotal = new Counter({
+      name: 'flotilla_gateway_cache_lookups_total',
+      help: 'Response cache lookups by route and result (hit, miss).',
+      labelNames: ['route', 'result'],
+      registers: [registry],
+    });
     this.resilience = new ResilienceMetrics({ registry });
   }
 
@@ -62,6 +76,16 @@ export class GatewayMetrics {
       this.durationChildren.set(route, histogram);
     }
     histogram.observe(seconds);
+  }
+
+  /** Counts a request refused by a rate limit. */
+  rateLimited(route: string): void {
+    this.rateLimitedTotal.labels(route).inc();
+  }
+
+  /** Counts a response cache lookup. */
+  cache(route: string, result: 'hit' | 'miss'): void {
+    this.cacheTotal.labels(route, result).inc();
   }
 
   /** Records the time an upstream took to answer. */

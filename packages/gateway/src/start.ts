@@ -48,6 +48,10 @@ export interface StartGatewayOptions {
   random?: () => number;
   /** Process-wide default metrics (event loop, memory) in `/metrics`; default true. */
   defaultMetrics?: boolean;
+  /** Redis for `rateLimit.store: redis` (one limit shared by every gateway); default `FLOTILLA_REDIS_URL`. */
+  redisUrl?: string;
+  /** Prefix of the shared rate limit keys in Redis; default `flotilla:gateway:ratelimit:`. */
+  redisPrefix?: string;
 }
 
 /** A started gateway. */
@@ -140,6 +144,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     logger,
     maxBodySize: options.maxBodySize,
     random: options.random,
+    redisUrl: options.redisUrl ?? process.env.FLOTILLA_REDIS_URL,
+    redisPrefix: options.redisPrefix,
   });
   source.follow((next) => gateway.setRoutes(next));
 
@@ -194,7 +200,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
         const timer = setTimeout(() => server.closeAllConnections(), drainMs);
         await closed;
         clearTimeout(timer);
-        await gateway.upstreams.close();
+        await gateway.close();
         if (ownDiscovery) await discovery?.close();
       })();
       return closing;

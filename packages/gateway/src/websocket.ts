@@ -1,19 +1,30 @@
 import { type IncomingMessage, request, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Headers, problem } from '@flotilla/core';
+import { admitUpgrade } from './features/upgrade.js';
 import type { Gateway } from './gateway.js';
 import { upstreamRequestHeaders } from './proxy/headers.js';
 import { nextTraceparent, requestIdOf } from './proxy/ids.js';
+import type { RouteMatch } from './routes/table.js';
 import { Upstreams } from './upstreams/upstreams.js';
 
 const FRAMING = new Set(['transfer-encoding', 'content-length', 'connection', 'keep-alive']);
 
 /** Writes a complete HTTP/1.1 response on a raw socket (before any upgrade happened). */
-function rawProblem(socket: Duplex, status: number, code: string, detail: string, requestId: string): void {
+function rawProblem(
+  socket: Duplex,
+  status: number,
+  code: string,
+  detail: string,
+  requestId: string,
+  extra: Record<string, string> = {},
+): void {
   const body = JSON.stringify(problem({ status, code, detail, instance: requestId }));
+  let more = '';
+  for (const [name, value] of Object.entries(extra)) more += `${name}: ${value}\r\n`;
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${Headers.requestId}: ${requestId}\r\nconnection: close\r\n\r\n${body}`,
+      `content-length: ${Buffer.byteLength(body)}\r\n${Headers.requestId}: ${requestId}\r\n${more}connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -50,6 +61,34 @@ export function tunnelUpgrade(
     rawProblem(socket, 404, 'ROUTE_NOT_FOUND', `No route matches ${req.method} ${req.url}`, requestId);
     return;
   }
+  const features = gateway.featuresOf(match.route);
+  if (!features?.auth && !features?.rateLimit) {
+    tunnel(gateway, req, socket, bufferedHead, match, requestId, undefined);
+    return;
+  }
+  // An upgrade is authenticated and rate-limited like any request before it reaches the upstream.
+  void admitUpgrade(features, req).then(
+    (admitted) => {
+      if (socket.destroyed) return;
+      if (admitted.ok) tunnel(gateway, req, socket, bufferedHead, match, requestId, admitted.principal);
+      else {
+        const p = admitted.problem;
+        rawProblem(socket, p.status, p.code, p.detail ?? '', requestId, admitted.headers);
+      }
+    },
+    () => rawProblem(socket, 500, 'INTERNAL', 'Authentication failed unexpectedly', requestId),
+  );
+}
+
+function tunnel(
+  gateway: Gateway,
+  req: IncomingMessage,
+  socket: Duplex,
+  bufferedHead: Buffer,
+  match: RouteMatch,
+  requestId: string,
+  principal: string | undefined,
+): void {
   const route = match.route;
   const leg = gateway.pickLeg(route);
   let origin: string;
@@ -77,6 +116,7 @@ export function tunnelUpgrade(
     requestId,
     traceparent: nextTraceparent(req.headers.traceparent),
   });
+  if (principal !== undefined) headers[Headers.principal] = principal;
   headers.connection = 'upgrade';
   headers.upgrade = req.headers.upgrade;
   const target = new URL(origin);

@@ -45,6 +45,17 @@ describe('createAuthenticator', () => {
     expect(key).toMatchObject({ ok: true, method: 'api-key', claims: { sub: 'batch-job' } });
   });
 
+  it('remembers a verified token, but refuses it once it expired', async () => {
+    const now = clock();
+    const auth = createAuthenticator(both(), { clock: now });
+    const headers = { authorization: `Bearer ${await token({ exp: NOW + 30 })}` };
+    const first = await auth.authenticate({ headers });
+    const again = await auth.authenticate({ headers });
+    expect(again).toBe(first); // the same outcome object: no second signature check
+    now.advance(61_000); // past exp and the 30 s clock skew allowance
+    expect(await auth.authenticate({ headers })).toMatchObject({ ok: false, status: 401 });
+  });
+
   it('asks for a credential with 401 when none is sent', async () => {
     const outcome = await createAuthenticator(both()).authenticate({ headers: {} });
     expect(outcome).toMatchObject({

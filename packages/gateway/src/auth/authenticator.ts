@@ -1,4 +1,4 @@
-import type { Clock } from '@flotilla/core';
+import { type Clock, systemClock } from '@flotilla/core';
 import { type Static, Type } from '@sinclair/typebox';
 import { ApiKeyAuthSchema, ApiKeyVerifier } from './api-keys.js';
 import { badConfig, checkConfig } from './config.js';
@@ -7,6 +7,7 @@ import { bearerToken, JwtAuthSchema, JwtVerifier, notBearer } from './jwt.js';
 import { type AuthOutcome, type Claims, missingCredential } from './outcome.js';
 import { encodePrincipal } from './principal.js';
 import { headerValue, type RequestLike } from './request.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 /** The `auth` section of a route: JWT, API keys or both (either is accepted). */
 export const RouteAuthSchema = Type.Object(
@@ -57,6 +58,9 @@ export function createAuthenticator(
   const jwt = config.jwt && new JwtVerifier(config.jwt, { jwks, clock: shared.clock, field: `${field}.jwt` });
   const apiKey = config.apiKey && new ApiKeyVerifier(config.apiKey, `${field}.apiKey`);
   const forward = config.forwardClaims ?? [];
+  const verified = jwt && new VerifiedTokens(shared.clock ?? systemClock);
+  // Claims objects are reused for a remembered token, so their header value is computed once.
+  const principals = new WeakMap<Claims, string>();
   const scheme = jwt ? 'Bearer' : 'ApiKey';
   const needed = [jwt && 'a bearer token', apiKey && `an API key (${apiKey.header})`]
     .filter(Boolean)
@@ -64,7 +68,13 @@ export function createAuthenticator(
   return {
     async authenticate(req) {
       const token = jwt && bearerToken(req);
-      if (jwt && token !== undefined) return jwt.verify(token);
+      if (jwt && token !== undefined) {
+        const known = verified!.get(token);
+        if (known) return known;
+        const outcome = await jwt.verify(token);
+        if (outcome.ok) verified!.set(token, outcome);
+        return outcome;
+      }
       const key = apiKey?.presented(req);
       if (apiKey && key !== undefined) return apiKey.verify(key);
       // A credential the route cannot read is refused, never mistaken for "no credential" (which
@@ -73,6 +83,13 @@ export function createAuthenticator(
       if (config.optional) return { ok: true, method: 'anonymous', claims: undefined };
       return missingCredential(scheme, `Authentication is required: ${needed}`);
     },
-    principal: (claims) => encodePrincipal(claims, forward),
+    principal(claims) {
+      let value = principals.get(claims);
+      if (value === undefined) {
+        value = encodePrincipal(claims, forward);
+        principals.set(claims, value);
+      }
+      return value;
+    },
   };
 }

@@ -2,6 +2,12 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
+/** Receives a copy of a relayed body when it ended whole and within `limit` bytes (the response cache). */
+export interface BodyTap {
+  readonly limit: number;
+  done(body: Buffer): void;
+}
+
 /** Bytes of response body held while nobody is attached yet, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
 
@@ -26,6 +32,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private failed: Error | undefined;
   private started = false;
   private abortReason: Error | undefined;
+  private tap: BodyTap | undefined;
+  private tapped: Buffer[] | undefined;
+  private tappedBytes = 0;
+  private sink:
+    | { resolve: (body: Buffer) => void; reject: (error: Error) => void; limit: number }
+    | undefined;
 
   constructor() {
     this.headersReceived = new Promise((resolve, reject) => {
@@ -46,11 +58,20 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     else this.abortReason = reason;
   }
 
-  /** Streams the (rest of the) body into `res`, which the caller has already given its head. */
-  attach(res: ServerResponse): void {
+  /**
+   * Streams the (rest of the) body into `res`, which the caller has already given its head;
+   * `tap` gets a copy of the whole body once it ended (nothing when it grew past the tap's limit).
+   */
+  attach(res: ServerResponse, tap?: BodyTap): void {
     this.res = res;
     const pending = this.pending;
     this.pending = undefined;
+    if (tap) {
+      this.tap = tap;
+      this.tapped = [];
+      if (pending) for (const chunk of pending) this.record(chunk);
+      if (this.ended && !this.failed) this.finishTap();
+    }
     if (this.ended && !this.failed) {
       // The whole body is here already (the common small response): head and body leave in
       // one write, and there is no upstream request left to free.
@@ -69,6 +90,45 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (pending) for (const chunk of pending) res.write(chunk);
     if (this.failed) res.destroy(this.failed);
     else if (this.controller?.paused) this.resumeWhenDrained(res);
+  }
+
+  /** Reads the whole body into memory (composite legs); rejects past `limit` bytes. */
+  collect(limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const pending = this.pending ?? [];
+      this.pending = undefined;
+      const bytes = pending.reduce((n, c) => n + c.length, 0);
+      if (this.failed) reject(this.failed);
+      else if (bytes > limit) this.overflow(reject, limit);
+      else if (this.ended) resolve(Buffer.concat(pending));
+      else {
+        this.pending = pending;
+        this.pendingBytes = bytes;
+        this.sink = { resolve, reject, limit };
+        this.controller?.resume();
+      }
+    });
+  }
+
+  private overflow(reject: (error: Error) => void, limit: number): void {
+    const error = new Error(`the response body is larger than ${limit} bytes`);
+    this.controller?.abort(error);
+    reject(error);
+  }
+
+  private record(chunk: Buffer): void {
+    const tap = this.tap;
+    if (!tap || !this.tapped) return;
+    this.tappedBytes += chunk.length;
+    if (this.tappedBytes > tap.limit)
+      this.tapped = undefined; // too big to keep: stream only
+    else this.tapped.push(chunk);
+  }
+
+  private finishTap(): void {
+    const tapped = this.tapped;
+    this.tapped = undefined;
+    if (tapped) this.tap?.done(tapped.length === 1 ? tapped[0]! : Buffer.concat(tapped));
   }
 
   /** Drops the body (the answer will be something else). */
@@ -95,8 +155,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const sink = this.sink;
+    if (sink) {
+      this.pending!.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes > sink.limit) {
+        this.sink = undefined;
+        this.overflow(sink.reject, sink.limit);
+      }
+      return;
+    }
     const res = this.res;
     if (res) {
+      if (this.tapped) this.record(chunk);
       if (!res.write(chunk)) {
         controller.pause();
         this.resumeWhenDrained(res);
@@ -111,6 +182,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.ended = true;
+    const sink = this.sink;
+    if (sink) {
+      this.sink = undefined;
+      sink.resolve(Buffer.concat(this.pending ?? []));
+      this.pending = undefined;
+      return;
+    }
+    if (this.tapped) this.finishTap();
     this.res?.end();
   }
 
@@ -120,6 +199,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.failed = error;
+    this.tapped = undefined;
+    if (this.sink) {
+      this.sink.reject(error);
+      this.sink = undefined;
+      return;
+    }
     // Headers went out already: all we can do is cut the response short so the client notices.
     if (this.res && !this.res.writableFinished) this.res.destroy(error);
   }

@@ -82,14 +82,10 @@ export function upstreamRequestHeaders(req: IncomingMessage, hop: HopInfo): Head
   return out;
 }
 
-/** Response headers set unless the upstream (or the route) set them. */
-export const SECURE_RESPONSE_HEADERS: readonly (readonly [string, string])[] = [
-  ['x-content-type-options', 'nosniff'],
-  ['x-frame-options', 'DENY'],
-  ['referrer-policy', 'no-referrer'],
-];
-
-/** The upstream's response headers minus hop-by-hop ones, plus the request id and secure defaults. */
+/**
+ * The upstream's response headers minus hop-by-hop ones, plus the request id. Secure defaults
+ * are added by the caller (`applySecureHeaders`, once, after every other header is known).
+ */
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: string): HeaderRecord {
   const listed = connectionTokens(upstream.connection);
   const out: HeaderRecord = {};
@@ -98,6 +94,5 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: 
     out[name] = upstream[name];
   }
   out[Headers.requestId] = requestId;
-  for (const [name, value] of SECURE_RESPONSE_HEADERS) if (out[name] === undefined) out[name] = value;
   return out;
 }

@@ -1,5 +1,7 @@
 import type { StrategyName } from '@flotilla/discovery';
 import { type CircuitBreakerOptions, circuitBreaker, parseDuration } from '@flotilla/resilience';
+import { type CompositeAction, compileComposite, compositeUpstreams } from '../composite/compile.js';
+import { checkFeatures } from '../features/check.js';
 import { RouteDefinitionError } from './errors.js';
 import { type CompiledHeaderOps, compileHeaderOps } from './header-ops.js';
 import { compilePathTemplate, type PathTemplate } from './path-template.js';
@@ -34,7 +36,8 @@ export type RouteAction =
       readonly status: number;
       readonly keepQuery: boolean;
     }
-  | { readonly kind: 'static'; readonly response: StaticResponse };
+  | { readonly kind: 'static'; readonly response: StaticResponse }
+  | CompositeAction;
 
 /** A route ready to serve: predicates, action and per-route settings, all precomputed. */
 export interface CompiledRoute {
@@ -59,6 +62,16 @@ export interface CompiledRoute {
   readonly definition: RouteDefinition;
 }
 
+const ACTIONS = ['target', 'redirect', 'static', 'aggregate', 'chain', 'branch'] as const;
+
+/** Every upstream a route may call (proxy legs or composite legs). */
+export function routeUpstreams(route: CompiledRoute): readonly Upstream[] {
+  const action = route.action;
+  if (action.kind === 'proxy') return action.legs;
+  if (action.kind === 'composite') return compositeUpstreams(action);
+  return [];
+}
+
 /** Compiles validated route definitions; throws `RouteDefinitionError` with a JSON pointer. */
 export function compileRoutes(definitions: readonly RouteDefinition[]): CompiledRoute[] {
   const ids = new Map<string, number>();
@@ -73,13 +86,14 @@ export function compileRoutes(definitions: readonly RouteDefinition[]): Compiled
 }
 
 function compileRoute(def: RouteDefinition, index: number, at: string): CompiledRoute {
-  const actions = (['target', 'redirect', 'static'] as const).filter((k) => def[k] !== undefined);
+  const actions = ACTIONS.filter((k) => def[k] !== undefined);
   if (actions.length !== 1) {
     throw new RouteDefinitionError(
       at,
-      `a route needs exactly one of target, redirect, static; got ${actions.length === 0 ? 'none' : actions.join(', ')}`,
+      `a route needs exactly one of ${ACTIONS.join(', ')}; got ${actions.length === 0 ? 'none' : actions.join(', ')}`,
     );
   }
+  checkFeatures(def, at);
   const match = def.match;
   const host = match.host?.toLowerCase();
   let action: RouteAction;
@@ -91,7 +105,8 @@ function compileRoute(def: RouteDefinition, index: number, at: string): Compiled
       status: def.redirect.status ?? 302,
       keepQuery: def.redirect.keepQuery ?? true,
     };
-  } else action = { kind: 'static', response: compileStatic(def.static as StaticDefinition) };
+  } else if (def.static) action = { kind: 'static', response: compileStatic(def.static) };
+  else action = compileComposite(def, at);
   return {
     id: def.id,
     index,
@@ -157,7 +172,7 @@ function compileTarget(target: TargetDefinition, at: string): RouteAction {
   return { kind: 'proxy', legs: [upstreamOf(target, at)], cumulative: [1] };
 }
 
-function upstreamOf(
+export function upstreamOf(
   t: { service?: string; url?: string; version?: string; strategy?: StrategyName },
   at: string,
 ): Upstream {
@@ -203,7 +218,7 @@ function compileStatic(def: StaticDefinition): StaticResponse {
   return { status: def.status ?? 200, headers, body };
 }
 
-function duration(value: string | number, at: string): number {
+export function duration(value: string | number, at: string): number {
   try {
     return parseDuration(value, at);
   } catch {

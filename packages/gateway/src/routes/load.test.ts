@@ -13,21 +13,63 @@ function errorOf(text: string): RoutesError {
 }
 
 describe('parseRoutes', () => {
-  it('compiles a valid file, keeping the keys owned by other modules', () => {
+  it('compiles a valid file, keeping the security and traffic sections in the definition', () => {
     const routes = parseRoutes(
       [
         'routes:',
         '  - id: catalog',
         '    match: { path: /api/catalog/*, methods: [GET] }',
         '    target: { service: catalog, strategy: p2c-ewma }',
-        '    auth: { jwt: true }',
+        '    auth: { jwt: { issuer: "http://idp", audience: flotilla, jwksUrl: "http://idp/jwks" } }',
         '    rateLimit: { limit: 10 }',
         '    timeout: 2s',
       ].join('\n'),
     );
     expect(routes[0]?.id).toBe('catalog');
     expect(routes[0]?.timeoutMs).toBe(2_000);
-    expect(routes[0]?.definition.auth).toEqual({ jwt: true });
+    expect(routes[0]?.definition.auth?.jwt?.issuer).toBe('http://idp');
+  });
+
+  it('names the line of a security or traffic section that breaks its schema', () => {
+    const error = errorOf(
+      [
+        'routes:',
+        '  - id: a',
+        '    match: { path: /a }',
+        '    static: {}',
+        '    rateLimit: { limit: 0 }',
+      ].join('\n'),
+    );
+    expect(error.message).toMatch(
+      /^routes\.yaml:5:25: \/routes\/0\/rateLimit\/limit: Expected integer to be greater or equal to 1, got 0/,
+    );
+  });
+
+  it('names the line of a section the module itself refuses, with the field and the value', () => {
+    const error = errorOf(
+      [
+        'routes:',
+        '  - id: a',
+        '    match: { path: /a }',
+        '    static: {}',
+        '    cors: { origins: "*", credentials: true }',
+      ].join('\n'),
+    );
+    expect(error.message).toBe(
+      'routes.yaml:5:22: /routes/0/cors/origins: should be a list of origins when credentials is true, got "*"',
+    );
+    const period = errorOf(
+      [
+        'routes:',
+        '  - id: a',
+        '    match: { path: /a }',
+        '    static: {}',
+        '    rateLimit: { limit: 1, period: often }',
+      ].join('\n'),
+    );
+    expect(period.message).toMatch(
+      /^routes\.yaml:5:36: \/routes\/0\/rateLimit\/period: should be a duration/,
+    );
   });
 
   it('names the line and column of a value of the wrong type', () => {
@@ -75,6 +117,25 @@ describe('parseRoutes', () => {
       ].join('\n'),
     );
     expect(error.message).toMatch(/^routes\.yaml:5:21: .*failureRateThreshold.*150/);
+  });
+
+  it('fills env placeholders from the environment, with defaults, and names the line of a missing one', () => {
+    // The YAML holds `${env:…}` placeholders; `$` + `{` keeps them from reading as JS templates.
+    const ph = (body: string) => `$${'{'}${body}}`;
+    const text = [
+      'routes:',
+      '  - id: catalog',
+      '    match: { path: /api/* }',
+      `    target: { url: "${ph('env:CATALOG_URL')}" }`,
+      `    auth: { jwt: { issuer: "${ph('env:ISSUER:-http://127.0.0.1:8099')}", audience: "$${ph('env:AUD')}", jwksUrl: "http://idp/jwks" } }`,
+    ].join('\n');
+    const routes = parseRoutes(text, 'routes.yaml', { CATALOG_URL: 'http://127.0.0.1:9000' });
+    expect(routes[0]?.definition.target).toEqual({ url: 'http://127.0.0.1:9000' });
+    expect(routes[0]?.definition.auth?.jwt?.issuer).toBe('http://127.0.0.1:8099');
+    expect(routes[0]?.definition.auth?.jwt?.audience).toBe(ph('env:AUD'));
+    expect(() => parseRoutes(text, 'routes.yaml', {})).toThrow(
+      /^routes\.yaml:4:20: \/routes\/0\/target\/url: environment variable CATALOG_URL is not set and has no default/,
+    );
   });
 
   it('reports YAML syntax errors with their line', () => {

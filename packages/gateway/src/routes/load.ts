@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { compileValidator } from '@flotilla/core';
-import { type Document, isMap, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { compileValidator, parseYamlDocument, type YamlDocument } from '@flotilla/core';
 import { type CompiledRoute, compileRoutes } from './compile.js';
 import { RouteDefinitionError, RoutesError } from './errors.js';
 import { type RoutesFile, RoutesFileSchema } from './schema.js';
@@ -21,19 +20,65 @@ export async function loadRoutesFile(path: string): Promise<CompiledRoute[]> {
   return parseRoutes(text, path);
 }
 
-/** Parses routes YAML text; `source` names it in errors. */
-export function parseRoutes(text: string, source = 'routes.yaml'): CompiledRoute[] {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const syntax = doc.errors[0];
-  if (syntax) {
-    const pos = lineCounter.linePos(syntax.pos[0]);
-    throw new RoutesError(`${source}:${pos.line}:${pos.col}: ${syntax.message.split('\n')[0]}`, {
-      data: { source, line: pos.line, column: pos.col, pointer: '' },
+/**
+ * Parses routes YAML text; `source` names it in errors. String values may name environment
+ * variables as `${env:NAME}` or `${env:NAME:-default}` (what `flotilla up` uses to hand the
+ * gateway its token issuer's URL); `$${…}` is a literal `${…}`.
+ */
+export function parseRoutes(
+  text: string,
+  source = 'routes.yaml',
+  env: NodeJS.ProcessEnv = process.env,
+): CompiledRoute[] {
+  let doc: YamlDocument;
+  try {
+    doc = parseYamlDocument(text, source);
+  } catch (error) {
+    const data = (error as { data?: { line?: number; column?: number } }).data ?? {};
+    throw new RoutesError((error as Error).message, {
+      data: { source, line: data.line ?? 1, column: data.column ?? 1, pointer: '' },
     });
   }
-  const value = doc.toJS({ maxAliasCount: 100 }) ?? { routes: [] };
-  return routesFromValue(value, source, (pointer) => locate(doc, lineCounter, pointer));
+  const where = (pointer: string) => doc.locate(pointer);
+  const value = expandEnv(doc.value ?? { routes: [] }, '', env, (pointer, name) => {
+    const pos = where(pointer);
+    const at = pos ? `${source}:${pos.line}:${pos.column}` : source;
+    throw new RoutesError(`${at}: ${pointer}: environment variable ${name} is not set and has no default`, {
+      data: { source, pointer, ...(pos ? { line: pos.line, column: pos.column } : {}) },
+    });
+  });
+  return routesFromValue(value, source, where);
+}
+
+const ENV_PLACEHOLDER = /\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Copy of `value` with `${env:…}` placeholders in strings replaced. */
+function expandEnv(
+  value: unknown,
+  pointer: string,
+  env: NodeJS.ProcessEnv,
+  missing: (pointer: string, name: string) => never,
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    return value.replace(
+      ENV_PLACEHOLDER,
+      (whole, escaped: string, name: string, fallback: string | undefined) => {
+        if (escaped) return whole.slice(1);
+        const found = env[name];
+        if (found !== undefined && found !== '') return found;
+        if (fallback !== undefined) return fallback;
+        return missing(pointer, name);
+      },
+    );
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, `${pointer}/${i}`, env, missing));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = expandEnv(v, `${pointer}/${k}`, env, missing);
+    return out;
+  }
+  return value;
 }
 
 /**
@@ -86,31 +131,4 @@ function segments(pointer: string): string[] {
     .slice(1)
     .split('/')
     .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
-}
-
-/** Line and column of the deepest existing YAML node on `pointer`'s path. */
-function locate(
-  doc: Document,
-  lines: LineCounter,
-  pointer: string,
-): { line: number; column: number } | undefined {
-  let node: unknown = doc.contents;
-  let found: Node | undefined = doc.contents ?? undefined;
-  for (const part of segments(pointer)) {
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => String((p.key as { value?: unknown })?.value ?? p.key) === part);
-      // A key that is there but has a bad value: point at the value.
-      next = pair ? (pair.value ?? pair.key) : undefined;
-    } else if (isSeq(node)) {
-      next = node.items[Number(part)];
-    }
-    if (next === undefined || next === null) break;
-    node = next;
-    if ((next as Node).range) found = next as Node;
-  }
-  const offset = found?.range?.[0];
-  if (offset === undefined) return undefined;
-  const pos = lines.linePos(offset);
-  return { line: pos.line, column: pos.col };
 }

@@ -1,9 +1,14 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { RouteAuthSchema } from '../auth/authenticator.js';
+import { AggregateSchema, BranchSchema, ChainSchema } from '../composite/schema.js';
+import { CacheSchema } from '../traffic/cache.js';
+import { CorsSchema } from '../traffic/cors.js';
+import { RateLimitSchema } from '../traffic/rate-limit.js';
 
 /**
  * The routes file, as TypeBox schemas. Shapes that need more than a schema can say (exactly one
- * of target / redirect / static, durations, weights) are checked in `compile.ts`, with errors
- * that point at the same YAML node.
+ * action, durations, weights, module rules such as CORS `*` with credentials) are checked in
+ * `compile.ts`, with errors that point at the same YAML node.
  */
 
 const Duration = Type.Union([Type.String(), Type.Number()], {
@@ -89,6 +94,9 @@ export const RouteSchema = Type.Object(
       ),
     ),
     static: Type.Optional(StaticSchema),
+    aggregate: Type.Optional(AggregateSchema),
+    chain: Type.Optional(ChainSchema),
+    branch: Type.Optional(BranchSchema),
     rewrite: Type.Optional(
       Type.Object(
         {
@@ -124,11 +132,11 @@ export const RouteSchema = Type.Object(
     concurrency: Type.Optional(Type.Integer({ minimum: 1 })),
     fallback: Type.Optional(StaticSchema),
     maxBodySize: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String()])),
-    // Owned by the security and traffic modules; accepted here and not interpreted yet.
-    auth: Type.Optional(Type.Unknown()),
-    rateLimit: Type.Optional(Type.Unknown()),
-    cache: Type.Optional(Type.Unknown()),
-    cors: Type.Optional(Type.Unknown()),
+    // The security and traffic modules own these shapes; see src/features/.
+    auth: Type.Optional(RouteAuthSchema),
+    rateLimit: Type.Optional(RateLimitSchema),
+    cache: Type.Optional(CacheSchema),
+    cors: Type.Optional(CorsSchema),
   },
   { additionalProperties: false },
 );

@@ -94,7 +94,8 @@ const UNSTORED_HEADERS = new Set([
 export class ResponseCache {
   private readonly lru: LruBytes<Entry | VaryEntry>;
   private readonly ttlMs: number;
-  private readonly maxEntryBytes: number;
+  /** Largest body stored; the data path stops copying a body past it. */
+  readonly maxEntryBytes: number;
   private readonly identity: boolean;
   private readonly clock: Clock;
   private hits = 0;

@@ -11,7 +11,7 @@ import {
   wrap,
 } from '@flotilla/resilience';
 import { UpstreamStatusError } from '../errors.js';
-import type { CompiledRoute, Upstream } from '../routes/compile.js';
+import { type CompiledRoute, routeUpstreams, type Upstream } from '../routes/compile.js';
 
 /** The shared, stateful policies of one upstream: every route to it uses the same breaker and bulkhead. */
 export interface UpstreamGuards {
@@ -37,8 +37,7 @@ export class UpstreamPolicies {
   update(routes: readonly CompiledRoute[]): void {
     const wanted = new Map<string, { breaker?: CompiledRoute['circuitBreaker']; concurrency?: number }>();
     for (const route of routes) {
-      if (route.action.kind !== 'proxy') continue;
-      for (const leg of route.action.legs) {
+      for (const leg of routeUpstreams(route)) {
         const entry = wanted.get(leg.key) ?? {};
         entry.breaker ??= route.circuitBreaker;
         entry.concurrency ??= route.concurrency;
@@ -79,6 +78,29 @@ export class UpstreamPolicies {
   /** The guards of every upstream, for the admin API. */
   all(): IterableIterator<UpstreamGuards> {
     return this.guards.values();
+  }
+
+  /**
+   * The pipeline of one composite leg: the upstream's breaker and bulkhead, then the leg's own
+   * timeout. No retry: a leg answers with its fallback instead, within the route's deadline.
+   */
+  legPipeline(route: CompiledRoute, leg: Upstream, name: string, timeoutMs: number): Policy {
+    let byLeg = this.pipelines.get(route);
+    if (!byLeg) {
+      byLeg = new Map();
+      this.pipelines.set(route, byLeg);
+    }
+    const key = `${leg.key}\0${name}`;
+    let pipeline = byLeg.get(key);
+    if (pipeline) return pipeline;
+    const guards = this.guards.get(leg.key);
+    const policies: Policy[] = [];
+    if (guards?.breaker) policies.push(guards.breaker);
+    if (guards?.bulkhead) policies.push(guards.bulkhead);
+    policies.push(timeout(timeoutMs, { name: `${route.id} ${name} timeout` }));
+    pipeline = policies.length === 1 ? policies[0]! : wrap(...policies);
+    byLeg.set(key, pipeline);
+    return pipeline;
   }
 
   /** The pipeline a route uses for one of its upstreams: retry → breaker → bulkhead → timeout. */
