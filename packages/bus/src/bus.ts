@@ -1,4 +1,5 @@
 import { type Clock, createLogger, type Envelope, type Logger, newId, systemClock } from '@flotilla/core';
+import type { Registry } from 'prom-client';
 import type { BusAdapter, TransportMessage } from './adapter.js';
 import type { DeadLetterStore } from './dead-letter.js';
 import { createEnvelope, type PublishOptions } from './envelope.js';
@@ -14,6 +15,7 @@ import type {
   RequestDefinition,
   RequestOf,
 } from './message.js';
+import { BusMetrics } from './metrics.js';
 import { assertInteger, assertName } from './names.js';
 import {
   definitionList,
@@ -38,6 +40,11 @@ export interface BusOptions {
   clock?: Clock;
   /** Defaults for every subscription of this bus. */
   defaults?: SubscribeDefaults;
+  /**
+   * Prometheus metrics of this bus: a `BusMetrics`, or the registry to record them in. Without
+   * it nothing is measured.
+   */
+  metrics?: BusMetrics | Registry;
 }
 
 /** A running subscription. */
@@ -64,6 +71,7 @@ export class Bus {
   readonly logger: Logger;
   readonly clock: Clock;
   private readonly defaults: SubscribeDefaults;
+  private readonly metrics: BusMetrics | undefined;
   private readonly subscriptions = new Set<Subscription>();
   private readonly requester: Requester;
   private closed = false;
@@ -80,6 +88,10 @@ export class Bus {
       adapter: options.adapter.name,
     });
     this.defaults = options.defaults ?? {};
+    this.metrics =
+      options.metrics === undefined || options.metrics instanceof BusMetrics
+        ? options.metrics
+        : new BusMetrics({ registry: options.metrics });
     this.requester = new Requester(this.adapter, this.clock, this.logger);
   }
 
@@ -93,6 +105,7 @@ export class Bus {
     definition.validator.assert(payload);
     const envelope = createEnvelope(definition.type, options, this.clock);
     await this.adapter.publish([{ topic: definition.topic, envelope, payload }]);
+    this.metrics?.published(definition.topic);
     return envelope;
   }
 
@@ -102,7 +115,13 @@ export class Bus {
    */
   async forward(messages: readonly TransportMessage[]): Promise<void> {
     this.assertOpen();
-    if (messages.length > 0) await this.adapter.publish(messages);
+    if (messages.length === 0) return;
+    await this.adapter.publish(messages);
+    if (this.metrics !== undefined) {
+      const perTopic = new Map<string, number>();
+      for (const { topic } of messages) perTopic.set(topic, (perTopic.get(topic) ?? 0) + 1);
+      for (const [topic, count] of perTopic) this.metrics.published(topic, count);
+    }
   }
 
   /** Makes `group` (default: this service) a durable subscriber of the definitions' topic without consuming. */
@@ -136,6 +155,7 @@ export class Bus {
       clock: this.clock,
       logger,
       handler: handler as (message: IncomingMessage) => Promise<void> | void,
+      metrics: this.metrics,
     });
     const consumer = await this.adapter.consume(
       { topic, group: resolved.group, concurrency: resolved.concurrency, ordered: resolved.ordered },

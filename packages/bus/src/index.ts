@@ -12,6 +12,13 @@ export type {
   RetryRequest,
   TransportMessage,
 } from './adapter.js';
+export {
+  ADAPTER_PACKAGES,
+  type AdapterFromUrlOptions,
+  type AdapterPackage,
+  adapterFromUrl,
+  schemeOf,
+} from './adapter-url.js';
 export { Bus, type BusOptions, createBus, type RespondOptions, type Subscription } from './bus.js';
 export { type AdapterOpener, createBusCommand } from './cli/bus-command.js';
 export {
@@ -39,6 +46,7 @@ export {
   type RequestDefinition,
   type RequestOf,
 } from './message.js';
+export { BusMetrics, type BusMetricsOptions, type HandledOutcome } from './metrics.js';
 export { BUS_MIGRATIONS_NAMESPACE, migrateOutboxInbox } from './migrations.js';
 export { assertName } from './names.js';
 export type { SubscribeDefaults, SubscribeOptions } from './options.js';

@@ -12,6 +12,7 @@ import type { Delivery, DeliveryHandler } from './adapter.js';
 import type { DeadLetterReason } from './dead-letter.js';
 import { envelopeValidator } from './envelope.js';
 import type { IncomingMessage, MessageDefinition } from './message.js';
+import type { BusMetrics, HandledOutcome } from './metrics.js';
 
 /** How one subscription turns deliveries into handler calls, acks, retries and dead letters. */
 export interface ProcessorOptions {
@@ -23,6 +24,8 @@ export interface ProcessorOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly handler: (message: IncomingMessage) => Promise<void> | void;
+  /** Counts settlements and times handlers; nothing is measured without it. */
+  readonly metrics?: BusMetrics | undefined;
 }
 
 /** Checks what arrived before any handler sees it; returns the reason and error if it is unusable. */
@@ -97,7 +100,10 @@ export function deadLetter(
  * redelivers the message.
  */
 export function createProcessor(options: ProcessorOptions): DeliveryHandler {
-  const { topic, group, definitions, maxAttempts, backoff, clock, logger, handler } = options;
+  const { topic, group, definitions, maxAttempts, backoff, clock, logger, handler, metrics } = options;
+  // Counted once the settlement resolved: a settlement that failed is redelivered, not counted.
+  const settled =
+    metrics === undefined ? () => {} : (outcome: HandledOutcome) => metrics.handled(topic, group, outcome);
 
   async function process(delivery: Delivery): Promise<void> {
     const problem = inspectDelivery(delivery, definitions);
@@ -107,6 +113,7 @@ export function createProcessor(options: ProcessorOptions): DeliveryHandler {
         `dead-lettering an unusable message: ${problem.error.message}`,
       );
       await deadLetter(delivery, problem.reason, problem.error, clock);
+      settled('dead_letter');
       return;
     }
     const { envelope, payload } = delivery.message;
@@ -118,8 +125,10 @@ export function createProcessor(options: ProcessorOptions): DeliveryHandler {
         { code: 'DELIVERY_ABANDONED', data: { attempt: envelope.attempt, maxAttempts } },
       );
       await deadLetter(delivery, 'max-attempts', error, clock);
+      settled('dead_letter');
       return;
     }
+    const started = metrics === undefined ? 0 : performance.now();
     try {
       await handler({
         type: envelope.type,
@@ -130,12 +139,14 @@ export function createProcessor(options: ProcessorOptions): DeliveryHandler {
         position: delivery.position,
       });
     } catch (error) {
+      metrics?.handlerDuration(topic, group, (performance.now() - started) / 1000);
       if (envelope.attempt >= maxAttempts) {
         logger.warn(
           { err: error, topic, group, messageId: envelope.messageId, attempt: envelope.attempt },
           'handler failed on the last attempt; dead-lettering the message',
         );
         await deadLetter(delivery, 'max-attempts', error, clock);
+        settled('dead_letter');
       } else {
         const delayMs = backoff.delay(envelope.attempt);
         logger.debug(
@@ -143,10 +154,13 @@ export function createProcessor(options: ProcessorOptions): DeliveryHandler {
           'handler failed; retrying',
         );
         await delivery.retry({ delayMs, error: serializeError(error), failedAt: clock.now() });
+        settled('retry');
       }
       return;
     }
+    metrics?.handlerDuration(topic, group, (performance.now() - started) / 1000);
     await delivery.ack();
+    settled('ack');
   }
 
   return async (delivery) => {

@@ -8,7 +8,7 @@ export const COMMAND_PACKAGES = [
   '@flotilla/postgres',
   '@flotilla/registry',
   '@flotilla/config',
-  '@flotilla/bus-postgres',
+  '@flotilla/bus',
   '@flotilla/gateway',
 ] as const;
 

@@ -58,19 +58,9 @@ export function on<const D extends Definitions, Ctx = EventContext<any>>(
   return { definitions, options, handler: handler as EventHandlerSpec<Ctx>['handler'] };
 }
 
-const ADAPTERS: Record<string, { pkg: string; factory: string }> = {
-  postgres: { pkg: '@flotilla/bus-postgres', factory: 'createPostgresAdapter' },
-  postgresql: { pkg: '@flotilla/bus-postgres', factory: 'createPostgresAdapter' },
-  amqp: { pkg: '@flotilla/bus-rabbitmq', factory: 'createRabbitmqAdapter' },
-  amqps: { pkg: '@flotilla/bus-rabbitmq', factory: 'createRabbitmqAdapter' },
-  nats: { pkg: '@flotilla/bus-nats', factory: 'createNatsAdapter' },
-  redis: { pkg: '@flotilla/bus-redis', factory: 'createRedisAdapter' },
-  rediss: { pkg: '@flotilla/bus-redis', factory: 'createRedisAdapter' },
-};
-
 /**
- * The adapter for `FLOTILLA_BUS_URL`, loaded by its scheme. Adapter packages are optional
- * dependencies of a service: only the one in use needs to be installed.
+ * The adapter for `FLOTILLA_BUS_URL`, loaded by its scheme (`adapterFromUrl` of `@flotilla/bus`).
+ * Adapter packages are optional dependencies of a service: only the one in use needs to be installed.
  */
 export async function adapterFromEnv(env: NodeJS.ProcessEnv): Promise<BusAdapter> {
   const url = env[EnvVars.busUrl];
@@ -80,24 +70,25 @@ export async function adapterFromEnv(env: NodeJS.ProcessEnv): Promise<BusAdapter
       { data: { field: EnvVars.busUrl } },
     );
   }
-  const scheme = url.slice(0, Math.max(0, url.indexOf(':'))).toLowerCase();
-  const known = ADAPTERS[scheme];
+  // Loaded on use, like the rest of the bus: a service without one never loads it.
+  const { ADAPTER_PACKAGES, adapterFromUrl, schemeOf } = await import('@flotilla/bus');
+  const scheme = schemeOf(url);
+  const known = ADAPTER_PACKAGES[scheme];
   if (!known) {
     throw new ConfigurationError(
       `${EnvVars.busUrl} should start with postgres://, amqp://, nats:// or redis://, got "${scheme}:"`,
     );
   }
-  let mod: Record<string, unknown>;
   try {
-    const specifier: string = known.pkg;
-    mod = (await import(specifier)) as Record<string, unknown>;
+    return await adapterFromUrl(url);
   } catch (error) {
-    throw new ConfigurationError(`${EnvVars.busUrl} is a ${scheme}:// URL: install ${known.pkg}`, {
-      cause: error,
-    });
+    if (error instanceof ConfigurationError && error.data?.missing === true) {
+      throw new ConfigurationError(`${EnvVars.busUrl} is a ${scheme}:// URL: install ${known.pkg}`, {
+        cause: error,
+      });
+    }
+    throw error;
   }
-  const factory = mod[known.factory] as (options: { url: string }) => BusAdapter;
-  return factory({ url });
 }
 
 /**

@@ -592,6 +592,7 @@ export class Service<
             service: this.name,
             instanceId: this.instanceId,
             logger: this.log.child({ component: 'bus' }),
+            metrics: this.metrics.registry,
           });
           return undefined;
         } catch (error) {

@@ -3,7 +3,7 @@ import type { BusAdapter } from '../adapter.js';
 import type { DeadLetter, DeadLetterFilter } from '../dead-letter.js';
 
 /** Opens (connects) the adapter for a bus URL; the command closes it when done. */
-export type AdapterOpener = (url: string, io: CommandIO) => Promise<BusAdapter>;
+export type AdapterOpener = (url: string, io: CommandIO, options: { prefix?: string }) => Promise<BusAdapter>;
 
 const ACTIONS = ['list', 'replay', 'purge'] as const;
 
@@ -35,10 +35,15 @@ export function createBusCommand(open: AdapterOpener): CommandDefinition {
     name: 'bus',
     summary: 'Browse, replay and purge the bus dead-letter queue',
     usage:
-      'dlq <list|replay|purge> [--topic <topic>] [--group <group>] [--id <id>]... [--limit <n>] [--json] [--url <url>]',
+      'dlq <list|replay|purge> [--topic <topic>] [--group <group>] [--id <id>]... [--limit <n>] [--json] [--url <url>] [--prefix <prefix>]',
     allowPositionals: true,
     options: {
       url: { type: 'string', placeholder: '<url>', description: `Bus URL (default ${EnvVars.busUrl})` },
+      prefix: {
+        type: 'string',
+        placeholder: '<prefix>',
+        description: "Name prefix of the bus (NATS, Redis), if not the adapter's default",
+      },
       topic: { type: 'string', placeholder: '<topic>', description: 'Only dead letters of this topic' },
       group: {
         type: 'string',
@@ -73,7 +78,8 @@ export function createBusCommand(open: AdapterOpener): CommandDefinition {
       if (action !== 'list' && Object.keys(filter).length === 0) {
         throw new UsageError(`dlq ${action} needs --topic, --group or --id`);
       }
-      const adapter = await open(url, io);
+      const prefix = stringOption(values, 'prefix');
+      const adapter = await open(url, io, prefix === undefined ? {} : { prefix });
       try {
         if (action === 'list') {
           const list = await adapter.deadLetters.list({ ...filter, limit });

@@ -6,6 +6,7 @@ import { type AdapterFactory, Harness } from './harness.js';
 import { orderingTests } from './ordering.js';
 import { requestReplyTests } from './request-reply.js';
 
+export { checkDlqCommand, type DlqCommandTarget, runBusCommand } from './dlq-command.js';
 export { type AdapterFactory, Gate, Harness, waitFor } from './harness.js';
 export {
   assertBuilt,
