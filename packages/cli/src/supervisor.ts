@@ -106,10 +106,13 @@ export class Component {
 
   private spawnOnce(launch: Launch): void {
     const [program, ...args] = launch.command as [string, ...string[]];
+    // A process group of its own: a terminal's Ctrl-C reaches `flotilla up` alone, which then
+    // stops services before the platform they depend on, instead of everything at once.
     const child = spawn(program, args, {
       cwd: launch.cwd,
       env: launch.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     this.child = child;
     this.current = launch;

@@ -7,7 +7,6 @@ import pg from 'pg';
 import { afterEach, beforeEach, expect } from 'vitest';
 
 const bin = fileURLToPath(new URL('../../bin/flotilla.mjs', import.meta.url));
-const repoRoot = fileURLToPath(new URL('../../../..', import.meta.url));
 
 let temp: TempDir;
 beforeEach(async () => {
@@ -83,26 +82,7 @@ test('flotilla up refuses a busy component port, naming the flag', async ({ proc
   }
 });
 
-test('npm start runs the same system and stops it cleanly on Ctrl-C', async ({ processes }) => {
-  const args = await ports();
-  const port = Number(args[1]);
-  const start = processes.spawn({
-    name: 'npm start',
-    command: 'npm',
-    args: ['start', '--silent', '--', '--data-dir', `${temp.dir}/pg`, ...args],
-    cwd: repoRoot,
-    env: { DATABASE_URL: undefined },
-    detached: true,
-  });
-  await start.waitForLine('Flotilla is up', 120_000);
-  expect(await selectOne(`postgres://postgres@127.0.0.1:${port}/postgres`)).toEqual([{ one: 1 }]);
-
-  // A terminal's Ctrl-C sends SIGINT to the whole foreground process group.
-  start.signalNow('SIGINT', true);
-  await start.exited;
-  expect(start.output()).toContain('Flotilla stopped.');
-  for (const p of [args[1], args[3], args[5]]) expect(await isPortFree(Number(p))).toBe(true);
-});
+// `npm start` (the streaming system) is covered end to end by examples/streaming/src/system.test.ts.
 
 const twoServices = fileURLToPath(
   new URL('../../../../examples/two-services/flotilla.yaml', import.meta.url),

@@ -57,6 +57,8 @@ export class System {
   private readonly levels: Component[][] = [];
   private readonly stateDir: string;
   registryUrl = '';
+  private stateTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly options: SystemOptions) {
     this.stateDir = resolve(options.cwd, '.flotilla');
@@ -143,6 +145,8 @@ export class System {
 
     if (platform.issuer) {
       const issuerUrl = `http://127.0.0.1:${ports.issuer}`;
+      // Routes and services name the issuer as `${env:FLOTILLA_ISSUER_URL}`.
+      serviceEnv.FLOTILLA_ISSUER_URL = issuerUrl;
       await this.startPlatform(
         'issuer',
         flotillaCommand(
@@ -182,10 +186,14 @@ export class System {
     await this.writeState();
     if (manifest) await this.startServices(manifest, serviceEnv);
     await this.writeState();
+    // Restarted processes get new pids and ports: keep `flotilla status` current.
+    this.stateTimer = setInterval(() => void this.writeState().catch(() => {}), 2_000);
   }
 
   /** Stops services (last level first), then the platform in reverse, then PostgreSQL. */
   async stop(): Promise<void> {
+    clearInterval(this.stateTimer);
+    this.stopped = true;
     for (const level of this.levels.reverse()) await Promise.all(level.map((c) => c.stop()));
     for (const component of this.platform.reverse()) await component.stop();
     await this.pg?.stop();
@@ -271,6 +279,7 @@ export class System {
   }
 
   private async writeState(): Promise<void> {
+    if (this.stopped) return;
     const state: SystemState = {
       pid: process.pid,
       startedAt: new Date().toISOString(),
