@@ -229,13 +229,18 @@ describe('the streaming system on npm start', () => {
   it('kill -9 of one of two play-api instances under load: failures stay inside the detection bound', async () => {
     const traffic = load(alice);
     await eventually(() => expect(traffic.ok).toBeGreaterThan(20), { timeoutMs: 30_000 });
+    const victim = await pidOf('play-api#1');
     const killedAt = Date.now();
-    process.kill(await pidOf('play-api#1'), 'SIGKILL');
+    process.kill(victim, 'SIGKILL');
     await eventually(() => expect(traffic.ok).toBeGreaterThan(200), { timeoutMs: 60_000 });
     await traffic.stop();
     // Requests in flight on the killed instance at the moment of the kill can fail (POST /play
     // is not idempotent, so nothing re-sends it); new connections to it are refused and the
     // gateway sends them to the other instance at once. The bound: 1 s after the kill.
+    const last = Math.max(0, ...traffic.failures.map((f) => f.at - killedAt));
+    console.info(
+      `kill -9 of play-api#1: ${traffic.failures.length} of ${traffic.ok + traffic.failures.length} plays failed, the last ${last} ms after the kill`,
+    );
     const late = traffic.failures.filter((f) => f.at > killedAt + 1_000);
     expect(late).toEqual([]);
     expect(traffic.failures.length).toBeLessThanOrEqual(4);
@@ -244,7 +249,8 @@ describe('the streaming system on npm start', () => {
   it('keeps serving while the registry is down, and everything registers again after it restarts', async () => {
     const traffic = load(alice, 2);
     await eventually(() => expect(traffic.ok).toBeGreaterThan(10), { timeoutMs: 30_000 });
-    process.kill(await pidOf('registry'), 'SIGKILL');
+    const registry = await pidOf('registry');
+    process.kill(registry, 'SIGKILL');
     const okAtKill = traffic.ok;
     // flotilla up restarts it after 1 s from its snapshot; meanwhile callers use their cached copies.
     await up.waitForLine('[registry] exited (SIGKILL); restarting in 1 s', 30_000);
@@ -262,12 +268,25 @@ describe('the streaming system on npm start', () => {
   });
 
   it('stops on Ctrl-C and leaves no process or port behind', async () => {
-    const running = [...(await pids()).values()];
-    expect(running.length).toBe(8 * 2 + 4);
+    const listed = await pids();
+    const services = [
+      'subscriber',
+      'device-license',
+      'catalog',
+      'playback',
+      'bookmarks',
+      'play-api',
+      'viewing-stats',
+      'recommendations',
+    ];
+    expect([...listed.keys()].sort()).toEqual(
+      ['registry', 'config', 'issuer', 'gateway', ...services.flatMap((s) => [`${s}#1`, `${s}#2`])].sort(),
+    );
+    const running = [...listed.values()];
     up.signalNow('SIGINT', true);
-    const exit = await up.exited;
-    expect(exit.code).toBe(0);
-    expect(up.output()).toContain('Flotilla stopped.');
+    // npm itself ends on the signal; `flotilla up` goes on stopping everything in order.
+    await up.waitForLine('Flotilla stopped.', 60_000);
+    await up.exited;
     for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
     expect(running.filter(alive)).toEqual([]);
   });

@@ -74,6 +74,9 @@ export class System {
     const { manifest, out, ports } = options;
     const platform = manifest?.manifest.platform ?? {};
     await mkdir(this.stateDir, { recursive: true });
+    // The registry's snapshot carries instances across a registry restart within one run; a new
+    // run starts empty, so instances of the last run (a killed one among them) are not served.
+    await rm(resolve(this.stateDir, 'registry.json'), { force: true });
 
     let postgresServer: string | undefined;
     const external = options.env[EnvVars.databaseUrl];
