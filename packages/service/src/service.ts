@@ -1,16 +1,5 @@
 import { hostname } from 'node:os';
-import type {
-  Bus,
-  Definitions,
-  Inbox,
-  IncomingOf,
-  MessageDefinition,
-  Outbox,
-  OutboxRelay,
-  PayloadOf,
-  PublishOptions,
-  Subscription,
-} from '@flotilla/bus';
+import type { Bus, MessageDefinition, PayloadOf, PublishOptions } from '@flotilla/bus';
 import type { LiveConfig, LoadConfigOptions } from '@flotilla/config/client';
 import type { Envelope } from '@flotilla/core';
 import {
@@ -33,17 +22,12 @@ import {
   type TypedClient,
   typedClient,
 } from './client/client.js';
-import { newSpanId, newTraceId, parseTraceparent, type RequestContext } from './context.js';
+import type { RequestContext } from './context.js';
 import type { Contract } from './contract.js';
 import { type DatabaseOptions, databaseDependency, openDatabase, resolveDatabase } from './database.js';
 import { type Dependency, probe, waitForDependencies } from './dependencies.js';
-import {
-  adapterFromEnv,
-  type BusSettings,
-  causeOptions,
-  type EventHandlerSpec,
-  type Transaction,
-} from './events.js';
+import type { BusSettings, EventHandlerSpec, Transaction } from './events.js';
+import { Messaging } from './messaging.js';
 import { Secrets } from './secrets.js';
 import { buildApp } from './server/app.js';
 import { ServiceMetrics } from './server/metrics.js';
@@ -178,11 +162,7 @@ export class Service<
   closing = false;
   private readonly env: NodeJS.ProcessEnv;
   private readonly scrubber = { secrets: undefined as Secrets | undefined };
-  private messageBus: Bus | undefined;
-  private outbox: Outbox | undefined;
-  private relay: OutboxRelay | undefined;
-  private inbox: Inbox | undefined;
-  private readonly subscriptions: Subscription[] = [];
+  private readonly messaging: Messaging;
 
   constructor(readonly definition: ServiceDefinition<C, S, Cl>) {
     if (!/^[a-z][a-z0-9-]{0,62}$/.test(definition.name)) {
@@ -219,6 +199,14 @@ export class Service<
         censor: (line) => this.scrubber.secrets?.scrub(line) ?? line,
       });
     this.metrics = new ServiceMetrics(definition.name);
+    this.messaging = new Messaging({
+      name: this.name,
+      instanceId: this.instanceId,
+      log: this.log,
+      env: this.env,
+      metrics: this.metrics.registry,
+      pool: () => this.pool,
+    });
   }
 
   /** Base URL the service listens on (after `start`). */
@@ -257,9 +245,7 @@ export class Service<
 
   /** The service's bus (after `start`); throws when it declared none. */
   get bus(): Bus {
-    if (!this.messageBus)
-      throw new ConfigurationError(`Service ${this.name} declared no bus (createService({ bus }))`);
-    return this.messageBus;
+    return this.messaging.bus;
   }
 
   get secrets(): Secrets {
@@ -332,7 +318,7 @@ export class Service<
         this.balancer = new Balancer({ source: this.discovery });
         if (needed.length > 0) this.discovery.start().catch(() => {});
       }
-      if (d.bus) dependencies.push(this.busDependency(d.bus === true ? {} : d.bus));
+      if (d.bus) dependencies.push(this.messaging.dependency(d.bus === true ? {} : d.bus));
       for (const service of d.dependencies?.services ?? []) {
         const discovery = this.discovery as DiscoveryClient;
         dependencies.push({
@@ -387,7 +373,13 @@ export class Service<
         const ran = await migrations();
         if (ran.length > 0) this.log.info({ versions: ran }, 'migrations applied');
       }
-      await this.startMessaging();
+      if (d.bus) {
+        await this.messaging.start(
+          d.bus === true ? {} : d.bus,
+          (d.events ?? []) as readonly EventHandlerSpec<unknown>[],
+          contextPrototype(this.log, this.contextExtras()),
+        );
+      }
       await d.onStart?.(this);
       if (registryUrl !== undefined && this.discovery) await this.discovery.setStatus('UP');
       this.phase = 'up';
@@ -447,7 +439,7 @@ export class Service<
     }
     await this.closeServer(d.shutdown?.timeoutMs ?? 10_000);
     // Message handlers in progress finish; unacknowledged messages go to the other instances.
-    await Promise.allSettled(this.subscriptions.splice(0).map((sub) => sub.close()));
+    await this.messaging.stopConsuming();
     try {
       await d.onStop?.(this);
     } finally {
@@ -481,11 +473,7 @@ export class Service<
   }
 
   private async release(): Promise<void> {
-    await Promise.allSettled(this.subscriptions.splice(0).map((sub) => sub.close()));
-    await this.relay?.stop().catch(() => {});
-    this.relay = undefined;
-    await this.messageBus?.close().catch(() => {});
-    this.messageBus = undefined;
+    await this.messaging.close();
     const callers = [...this.callers.values()];
     this.callers.clear();
     await Promise.allSettled(callers.map((c) => c.close()));
@@ -537,126 +525,12 @@ export class Service<
         return service.clientsOf();
       },
       publish(definition: MessageDefinition, payload: unknown, options?: PublishOptions) {
-        return service.publishFrom(undefined, definition, payload, options);
+        return service.messaging.publish(undefined, definition, payload, options);
       },
       transaction<T>(fn: (tx: Transaction) => Promise<T>) {
-        return service.transaction(undefined, fn);
+        return service.messaging.transaction(undefined, fn);
       },
     };
-  }
-
-  /** Publishes, through the outbox when there is one. */
-  publishFrom(
-    cause: Envelope | undefined,
-    definition: MessageDefinition,
-    payload: unknown,
-    options?: PublishOptions,
-  ): Promise<Envelope> {
-    const enriched = causeOptions(cause, options);
-    if (this.outbox && this.pool)
-      return this.outbox.publish(this.pool, definition, payload as never, enriched);
-    return this.bus.publish(definition, payload as never, enriched);
-  }
-
-  /** A transaction whose `publish` writes to the outbox. */
-  async transaction<T>(cause: Envelope | undefined, fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    const { withTransaction } = await import('@flotilla/postgres');
-    return withTransaction(this.db, (client) => fn(this.transactionOf(client, cause)));
-  }
-
-  private transactionOf(client: pg.PoolClient, cause: Envelope | undefined): Transaction {
-    const outbox = this.outbox;
-    return {
-      query: client.query.bind(client) as pg.PoolClient['query'],
-      publish: (definition, payload, options) => {
-        if (!outbox) {
-          throw new ConfigurationError(
-            `Service ${this.name} publishes in a transaction, which needs the outbox (createService({ bus: true, database }))`,
-          );
-        }
-        return outbox.publish(client, definition, payload, causeOptions(cause, options));
-      },
-    };
-  }
-
-  private busDependency(settings: BusSettings): Dependency {
-    return {
-      name: 'bus',
-      check: async () => {
-        if (this.messageBus) return undefined;
-        try {
-          const { createBus } = await import('@flotilla/bus');
-          const adapter = settings.adapter ?? (await adapterFromEnv(this.env));
-          this.messageBus = await createBus({
-            adapter,
-            service: this.name,
-            instanceId: this.instanceId,
-            logger: this.log.child({ component: 'bus' }),
-            metrics: this.metrics.registry,
-          });
-          return undefined;
-        } catch (error) {
-          if (error instanceof ConfigurationError) throw error;
-          return `broker unreachable: ${(error as Error).message}`;
-        }
-      },
-    };
-  }
-
-  /** Outbox tables and relay, inbox, and the declared subscriptions. */
-  private async startMessaging(): Promise<void> {
-    const d = this.definition;
-    const bus = this.messageBus;
-    if (!bus) return;
-    const settings = d.bus === true || d.bus === undefined || d.bus === false ? {} : d.bus;
-    if (this.pool && settings.outbox !== false) {
-      const { createInbox, createOutbox, migrateOutboxInbox, startOutboxRelay } = await import(
-        '@flotilla/bus'
-      );
-      await migrateOutboxInbox({ pool: this.pool, logger: this.log });
-      this.outbox = createOutbox();
-      this.inbox = createInbox();
-      this.relay = startOutboxRelay({
-        pool: this.pool,
-        publish: (messages) => bus.forward(messages),
-        logger: this.log,
-      });
-    }
-    const proto = contextPrototype(this.log, this.contextExtras());
-    for (const spec of d.events ?? []) {
-      const { idempotent, ...options } = spec.options;
-      const group = options.group ?? this.name;
-      const subscription = await bus.subscribe(spec.definitions, options, async (message) => {
-        const ctx = this.eventContext(proto, message.envelope);
-        if (!idempotent) return spec.handler(message as IncomingOf<Definitions>, ctx as never);
-        const inbox = this.inbox as Inbox;
-        await inbox.handle(this.db, `${group}.${message.topic}`, message.envelope, async (client) => {
-          (ctx as { tx?: Transaction }).tx = this.transactionOf(client, message.envelope);
-          await spec.handler(message as IncomingOf<Definitions>, ctx as never);
-        });
-      });
-      this.subscriptions.push(subscription);
-    }
-  }
-
-  /** A handler context for a message: its correlation as request id, its trace, publishing caused by it. */
-  private eventContext(proto: object, envelope: Envelope): EventContext {
-    const parent = parseTraceparent(envelope.traceparent);
-    const ctx = Object.create(proto) as Record<string, unknown>;
-    ctx.requestId = envelope.correlationId ?? envelope.messageId;
-    ctx.traceId = parent?.traceId ?? newTraceId();
-    ctx.spanId = newSpanId();
-    ctx.traceFlags = parent?.flags ?? '01';
-    ctx.tracestate = undefined;
-    ctx.deadline = undefined;
-    ctx.principal = undefined;
-    ctx.principalHeader = undefined;
-    ctx.requestLog = undefined;
-    ctx.publish = (definition: MessageDefinition, payload: unknown, options?: PublishOptions) =>
-      this.publishFrom(envelope, definition, payload, options);
-    ctx.transaction = <T>(fn: (tx: Transaction) => Promise<T>) => this.transaction(envelope, fn);
-    ctx.tx = undefined;
-    return ctx as unknown as EventContext;
   }
 
   private clientsOf(): HandlerContext<ConfigOf<S>, Cl>['clients'] {
