@@ -1,14 +1,33 @@
 import { CancelledError } from './errors.js';
 import type { CallContext, CancelListener } from './internal/context.js';
 import { DeadlineList, type TimedNode } from './internal/deadline-list.js';
+import { LatencyWindow } from './internal/latency-window.js';
 import { type Runner, STAGE, type StageDescriptor } from './internal/stage.js';
-import { checkInt, checkMin } from './internal/validate.js';
+import { checkInt, checkMin, checkRange, invalid } from './internal/validate.js';
 import { BasePolicy, type PolicyOptions } from './policy.js';
 import type { RetryBudget } from './retry-budget.js';
 
+/** A hedge delay that follows the measured latency of recent successful attempts. */
+export interface LatencyDelayOptions {
+  /** Hedge after this percentile of recent successful attempts' latency, in (0, 100]; e.g. 95. */
+  percentile: number;
+  /** Lower bound of the delay. Default 0. */
+  minMs?: number;
+  /** Upper bound of the delay. Default: none. */
+  maxMs?: number;
+  /** Successful attempts the percentile is taken over (the most recent ones). Default 100. */
+  window?: number;
+  /** Samples needed before the percentile is trusted. Default min(20, window). */
+  minSamples?: number;
+  /** Delay until then. Default `minMs`. */
+  initialMs?: number;
+}
+
 export interface HedgeOptions extends PolicyOptions {
-  /** Start another attempt when none has answered after this long. */
-  delayMs: number;
+  /** Start another attempt when none has answered after this long (or give `delay`). */
+  delayMs?: number;
+  /** Start another attempt after a percentile of the measured latency instead of a fixed delay. */
+  delay?: LatencyDelayOptions;
   /** Extra attempts at most. Default 1. */
   maxHedges?: number;
   /** Whether calls are idempotent unless `execute` says otherwise. Default true. */
@@ -36,10 +55,15 @@ export interface HedgeSnapshot {
  */
 export class Hedge extends BasePolicy {
   readonly kind = 'hedge' as const;
-  readonly delayMs: number;
   readonly maxHedges: number;
   readonly budget: RetryBudget | undefined;
   private readonly idempotent: boolean;
+  private readonly fixedDelayMs: number;
+  /** Latency of recent successful attempts; only with a percentile delay. */
+  readonly latency: LatencyWindow | undefined;
+  private readonly minMs: number;
+  private readonly maxMs: number;
+  private readonly minSamples: number;
   /** Pending hedge delays: one timer for all calls instead of one per call. */
   readonly timers: DeadlineList<HedgedCall>;
   private calls = 0;
@@ -48,11 +72,50 @@ export class Hedge extends BasePolicy {
 
   constructor(options: HedgeOptions) {
     super('hedge', options);
-    this.delayMs = checkMin('Hedge', 'delayMs', options?.delayMs, 0);
+    const d = options?.delay;
+    if (d === undefined) {
+      this.fixedDelayMs = checkMin('Hedge', 'delayMs', options?.delayMs as number, 0);
+      this.latency = undefined;
+      this.minMs = this.maxMs = this.fixedDelayMs;
+      this.minSamples = 0;
+    } else {
+      if (options.delayMs !== undefined)
+        invalid('Hedge', 'delayMs', 'left out when a percentile delay is given', options.delayMs);
+      if (typeof d !== 'object' || d === null) invalid('Hedge', 'delay', 'an object', d);
+      const percentile = checkRange('Hedge', 'delay.percentile', d.percentile, 0, 100, true);
+      this.minMs = checkMin('Hedge', 'delay.minMs', d.minMs ?? 0, 0);
+      this.maxMs = checkMin('Hedge', 'delay.maxMs', d.maxMs ?? Number.POSITIVE_INFINITY, this.minMs, true);
+      const window = checkInt('Hedge', 'delay.window', d.window ?? 100, 1);
+      if (window > 100_000) invalid('Hedge', 'delay.window', 'at most 100000', window);
+      this.minSamples = checkRange(
+        'Hedge',
+        'delay.minSamples',
+        d.minSamples ?? Math.min(20, window),
+        1,
+        window,
+      );
+      checkInt('Hedge', 'delay.minSamples', this.minSamples, 1);
+      this.fixedDelayMs = checkRange(
+        'Hedge',
+        'delay.initialMs',
+        d.initialMs ?? this.minMs,
+        this.minMs,
+        this.maxMs,
+      );
+      this.latency = new LatencyWindow(window, percentile);
+    }
     this.maxHedges = checkInt('Hedge', 'maxHedges', options.maxHedges ?? 1, 1);
     this.idempotent = options.idempotent ?? true;
     this.budget = options.budget;
     this.timers = new DeadlineList<HedgedCall>(this.clock, (call) => call.fire());
+  }
+
+  /** The delay after which a call is hedged now: fixed, or the measured percentile within bounds. */
+  get delayMs(): number {
+    const latency = this.latency;
+    if (latency === undefined || latency.count < this.minSamples) return this.fixedDelayMs;
+    const p = latency.value();
+    return Math.min(Math.max(p, this.minMs), this.maxMs);
   }
 
   snapshot(): HedgeSnapshot {
@@ -78,10 +141,9 @@ export class Hedge extends BasePolicy {
   }
 
   /** @internal */
-  mayHedge(parent: CallContext, launched: number, now: number): boolean {
+  mayHedge(parent: CallContext, launched: number, at: number): boolean {
     if (launched > this.maxHedges || !(parent.idempotent ?? this.idempotent)) return false;
-    if (now + this.delayMs >= parent.dl) return false;
-    return true;
+    return at < parent.dl;
   }
 
   /** @internal */
@@ -108,6 +170,7 @@ class HedgedCall implements CancelListener, TimedNode {
   private readonly attempts: CallContext[] = [];
   private running = 0;
   private settled = false;
+  private startedAt: number[] | undefined = undefined;
   at = 0;
   prev: TimedNode | undefined = undefined;
   next: TimedNode | undefined = undefined;
@@ -132,17 +195,18 @@ class HedgedCall implements CancelListener, TimedNode {
     const ctx = this.parent.child(this.parent.attempt + index, this.parent.dl);
     this.attempts.push(ctx);
     this.running++;
+    const now = this.hedge.clock.now();
+    // Start times are kept only when the delay is measured: a fixed delay costs nothing more.
+    if (this.hedge.latency !== undefined) {
+      this.startedAt ??= [];
+      this.startedAt.push(now);
+    }
     this.inner(ctx).then(
       (value) => this.won(index, value),
       (error: unknown) => this.lost(error),
     );
-    this.schedule();
-  }
-
-  private schedule(): void {
-    const now = this.hedge.clock.now();
-    if (this.hedge.mayHedge(this.parent, this.attempts.length, now))
-      this.hedge.timers.insert(this, now + this.hedge.delayMs);
+    const at = now + this.hedge.delayMs;
+    if (this.hedge.mayHedge(this.parent, this.attempts.length, at)) this.hedge.timers.insert(this, at);
   }
 
   /** The hedge delay passed without an answer. */
@@ -156,6 +220,9 @@ class HedgedCall implements CancelListener, TimedNode {
 
   private won(index: number, value: unknown): void {
     if (this.settled) return;
+    // Only winners are measured: a cancelled loser's latency is unknown, not long.
+    if (this.startedAt !== undefined)
+      this.hedge.latency!.add(this.hedge.clock.now() - this.startedAt[index]!);
     if (index > 0) this.hedge.record('hedge-win');
     this.running--;
     // An Error captures a stack trace: make the abort reason only when someone is left to abort.
@@ -191,7 +258,7 @@ class HedgedCall implements CancelListener, TimedNode {
   }
 }
 
-/** Hedged requests: another attempt after `delayMs` without an answer. */
+/** Hedged requests: another attempt after `delayMs` (or a latency percentile) without an answer. */
 export function hedge(options: HedgeOptions): Hedge {
   return new Hedge(options);
 }

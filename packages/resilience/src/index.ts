@@ -79,7 +79,13 @@ export {
   type FallbackSnapshot,
   fallback,
 } from './fallback.js';
-export { Hedge, type HedgeOptions, type HedgeSnapshot, hedge } from './hedge.js';
+export {
+  Hedge,
+  type HedgeOptions,
+  type HedgeSnapshot,
+  hedge,
+  type LatencyDelayOptions,
+} from './hedge.js';
 export { type MetricLabels, ResilienceMetrics, type ResilienceMetricsOptions } from './metrics.js';
 export {
   BasePolicy,
@@ -91,6 +97,7 @@ export {
   type PolicySnapshot,
   type Work,
 } from './policy.js';
+export { BUILT_IN_PREDICATES, type ErrorPredicate } from './predicates.js';
 export type { RateLimitDecision, RateLimiterSnapshot, RateLimitOptions } from './rate-limit/rate-limiter.js';
 export {
   GCRA_SCRIPT,
@@ -108,6 +115,8 @@ export {
   type FallbackSpec,
   fromSpec,
   type HedgeSpec,
+  type LatencyDelaySpec,
+  type PredicateRef,
   parseResiliencySpec,
   type RateLimitSpec,
   Resiliency,

@@ -146,10 +146,10 @@ class MetricSet {
     );
     gauge(
       'flotilla_resilience_queued_calls',
-      'Calls waiting in a bulkhead queue.',
+      'Calls waiting in a bulkhead or adaptive concurrency queue.',
       base,
       ({ snap, labels }, emit) => {
-        if (snap.kind === 'bulkhead') emit(labels, snap.queuedCalls);
+        if (snap.kind === 'bulkhead' || snap.kind === 'adaptive-concurrency') emit(labels, snap.queuedCalls);
       },
     );
     gauge(

@@ -1,9 +1,11 @@
 import { ConfigurationError, ManualClock } from '@flotilla/core';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { AdaptiveConcurrency } from './adaptive/adaptive-concurrency.js';
 import { parseDuration } from './duration.js';
 import { BrokenCircuitError } from './errors.js';
-import { httpError } from './fixtures/helpers.js';
+import { connectionRefused, httpError } from './fixtures/helpers.js';
+import type { Hedge } from './hedge.js';
 import { ResilienceMetrics } from './metrics.js';
 import { fromSpec, Resiliency } from './spec.js';
 
@@ -136,6 +138,139 @@ describe('resiliency spec', () => {
     );
     expect(text).toContain(
       'flotilla_resilience_admitted_calls_total{policy="edge",target="payments",kind="rate-limiter"} 1',
+    );
+  });
+});
+
+describe('resiliency spec: named predicates', () => {
+  const PREDICATES = `
+policies:
+  circuitBreakers:
+    strict:
+      failureOn: http-5xx-or-429
+      slidingWindowSize: 2
+      minimumNumberOfCalls: 2
+  retries:
+    onConnection:
+      maxAttempts: 3
+      backoff: { initialDelay: 0ms }
+      retryOn: [connection-error, status:429]
+  fallbacks:
+    teapot: { value: tea, on: status:418 }
+targets:
+  a: { circuitBreaker: strict }
+  b: { retry: onConnection }
+  c: { fallback: teapot }
+`;
+  const predicates = {
+    'http-5xx-or-429': (e: unknown) => {
+      const status = (e as { status?: number }).status;
+      return status === 429 || (status !== undefined && status >= 500);
+    },
+  };
+
+  it('opens a breaker on the errors a registered predicate names as failures', async () => {
+    const r = fromSpec(PREDICATES, { clock: new ManualClock(), predicates });
+    const a = r.pipeline('a');
+    for (let i = 0; i < 2; i++) await a.execute(() => Promise.reject(httpError(429))).catch(() => 0);
+    await expect(a.execute(async () => 1)).rejects.toBeInstanceOf(BrokenCircuitError);
+  });
+
+  it('retries exactly the errors a list of built-in predicates matches', async () => {
+    const r = fromSpec(PREDICATES, { clock: new ManualClock(), predicates });
+    const b = r.pipeline('b');
+    let calls = 0;
+    const failWith = (error: unknown) => () => {
+      calls++;
+      return Promise.reject(error);
+    };
+    await b.execute(failWith(connectionRefused())).catch(() => 0);
+    expect(calls).toBe(3);
+    calls = 0;
+    await b.execute(failWith(httpError(429))).catch(() => 0);
+    expect(calls).toBe(3);
+    calls = 0;
+    await b.execute(failWith(httpError(503))).catch(() => 0);
+    expect(calls).toBe(1);
+  });
+
+  it('never retries a policy rejection, even one a predicate would match', async () => {
+    const r = fromSpec(
+      {
+        policies: { retries: { r: { maxAttempts: 3, retryOn: 'status:5xx' } } },
+        targets: { t: { retry: 'r' } },
+      },
+      { clock: new ManualClock() },
+    );
+    let calls = 0;
+    const open = new BrokenCircuitError('open');
+    await expect(
+      r.pipeline('t').execute(() => {
+        calls++;
+        return Promise.reject(open);
+      }),
+    ).rejects.toBe(open);
+    expect(calls).toBe(1);
+  });
+
+  it('answers with a fallback only the errors its predicate names', async () => {
+    const c = fromSpec(PREDICATES, { clock: new ManualClock(), predicates }).pipeline('c');
+    await expect(c.execute(() => Promise.reject(httpError(418)))).resolves.toBe('tea');
+    await expect(c.execute(() => Promise.reject(httpError(500)))).rejects.toMatchObject({ status: 500 });
+  });
+
+  it('fails at construction on an unknown predicate, naming the field and the name', () => {
+    expect(() => fromSpec(PREDICATES)).toThrow(
+      'resiliency spec policies.circuitBreakers.strict.failureOn: unknown predicate "http-5xx-or-429" (registered: none; built in: connection-error, timeout, failure, retryable, rejection, status:NNN, status:Nxx)',
+    );
+    expect(() => fromSpec({ policies: { retries: { r: { retryOn: ['timeout', 'status:6xx'] } } } })).toThrow(
+      'resiliency spec policies.retries.r.retryOn: unknown predicate "status:6xx"',
+    );
+    expect(() => fromSpec({ policies: { fallbacks: { f: { value: 1, on: 42 as never } } } })).toThrow(
+      'resiliency spec policies.fallbacks.f.on: should be a predicate name or a list of them, got 42',
+    );
+    expect(() => fromSpec({}, { predicates: { x: 'nope' as never } })).toThrow(
+      'resiliency spec options.predicates.x: should be a function, got string',
+    );
+  });
+});
+
+describe('resiliency spec: queues and measured hedge delays', () => {
+  it('builds an adaptive limit with a bounded queue', () => {
+    const r = fromSpec(`
+policies:
+  adaptiveConcurrency:
+    auto: { limit: aimd, initialLimit: 5, minLimit: 1, maxQueuedCalls: 50, maxWait: 100ms }
+targets:
+  a: { adaptiveConcurrency: auto }
+`);
+    const limiter = r.pipeline('a').policies[0] as AdaptiveConcurrency;
+    expect(limiter.snapshot()).toMatchObject({ limit: 5, maxQueuedCalls: 50, queuedCalls: 0 });
+    expect(limiter.maxWaitMs).toBe(100);
+  });
+
+  it('builds a hedge whose delay is a percentile of the measured latency', () => {
+    const r = fromSpec(`
+policies:
+  hedges:
+    tail: { delay: { percentile: 95, min: 10ms, max: 1s, window: 200, initial: 50ms } }
+targets:
+  a: { hedge: tail }
+`);
+    const h = r.pipeline('a').policies[0] as Hedge;
+    expect(h.delayMs).toBe(50);
+    expect(h.latency?.size).toBe(200);
+  });
+
+  it('fails at construction on a bad queue or delay, naming the field and the value', () => {
+    expect(() => fromSpec({ policies: { adaptiveConcurrency: { a: { maxQueuedCalls: -1 } } } })).toThrow(
+      'resiliency spec policies.adaptiveConcurrency.a: AdaptiveConcurrency maxQueuedCalls should be an integer >= 0, got -1',
+    );
+    expect(() => fromSpec({ policies: { hedges: { h: { delay: { percentile: 101 } } } } })).toThrow(
+      'resiliency spec policies.hedges.h: Hedge delay.percentile should be in (0, 100], got 101',
+    );
+    expect(() => fromSpec({ policies: { hedges: { h: { delay: { p: 95 } as never } } } })).toThrow(
+      'resiliency spec policies.hedges.h.delay: unknown field "p"',
     );
   });
 });

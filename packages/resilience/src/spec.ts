@@ -4,11 +4,13 @@ import { parse as parseYaml } from 'yaml';
 import { AdaptiveConcurrency } from './adaptive/adaptive-concurrency.js';
 import { CircuitBreaker } from './breaker/circuit-breaker.js';
 import { Bulkhead } from './bulkhead.js';
+import { isAbortError, isRejection } from './classify.js';
 import { parseDuration } from './duration.js';
 import { Fallback, type FallbackHandler } from './fallback.js';
 import { Hedge } from './hedge.js';
 import type { ResilienceMetrics } from './metrics.js';
 import type { PipelineSnapshot, Policy } from './policy.js';
+import { BUILT_IN_PREDICATES, type ErrorPredicate, resolvePredicate } from './predicates.js';
 import { RedisRateLimiter } from './rate-limit/redis-limiter.js';
 import { TokenBucketLimiter } from './rate-limit/token-bucket.js';
 import { Retry } from './retry.js';
@@ -40,12 +42,21 @@ export interface ResiliencySpec {
 
 type Duration = string | number;
 
+/**
+ * Error predicates by name: registered through `options.predicates`, or built in
+ * (`connection-error`, `timeout`, `failure`, `retryable`, `rejection`, `status:503`, `status:5xx`).
+ * A list matches when any of its names does.
+ */
+export type PredicateRef = string | string[];
+
 export interface RetrySpec {
   maxAttempts?: number;
   backoff?: { initialDelay?: Duration; maxDelay?: Duration; multiplier?: number; jitter?: 'full' | 'none' };
   idempotent?: boolean;
   /** Name of a shared budget, `false` for none. Default: an own budget. */
   budget?: string | false;
+  /** Errors worth retrying. The policies' own rejections and caller aborts never are. */
+  retryOn?: PredicateRef;
 }
 
 export interface RetryBudgetSpec {
@@ -63,6 +74,8 @@ export interface CircuitBreakerSpec {
   minimumNumberOfCalls?: number;
   waitDurationInOpenState?: Duration;
   permittedNumberOfCallsInHalfOpenState?: number;
+  /** Errors that count as failures (rejections and caller aborts are still ignored). */
+  failureOn?: PredicateRef;
 }
 
 export interface BulkheadSpec {
@@ -78,6 +91,9 @@ export interface AdaptiveConcurrencySpec {
   maxLimit?: number;
   window?: Duration;
   minSamples?: number;
+  /** Calls that may wait for a slot over the limit. Default 0 (shed). */
+  maxQueuedCalls?: number;
+  maxWait?: Duration;
 }
 
 export interface RateLimitSpec {
@@ -95,14 +111,29 @@ export interface RateLimitSpec {
 }
 
 export interface HedgeSpec {
-  delay: Duration;
+  /** A fixed delay, or a percentile of the measured latency. */
+  delay: Duration | LatencyDelaySpec;
   maxHedges?: number;
   /** Name of a shared retry budget. */
   budget?: string;
 }
 
-/** A registered handler by name, or a fixed value (a static response). */
-export type FallbackSpec = { handler: string } | { value: unknown };
+export interface LatencyDelaySpec {
+  percentile: number;
+  min?: Duration;
+  max?: Duration;
+  /** Successful attempts measured (the most recent ones). */
+  window?: number;
+  minSamples?: number;
+  /** Delay until `minSamples` were measured. Default `min`. */
+  initial?: Duration;
+}
+
+/**
+ * A registered handler by name, or a fixed value (a static response); `on` says which errors it
+ * answers (caller aborts never).
+ */
+export type FallbackSpec = ({ handler: string } | { value: unknown }) & { on?: PredicateRef };
 
 export interface TargetSpec {
   timeout?: string;
@@ -123,6 +154,8 @@ export interface ResiliencyOptions {
   fallbacks?: Record<string, FallbackHandler>;
   /** Registers every target's policies (label `target`) when given. */
   metrics?: ResilienceMetrics;
+  /** Error predicates referred to by name from `failureOn`, `retryOn` and `fallbacks.<name>.on`. */
+  predicates?: Record<string, ErrorPredicate>;
 }
 
 const POLICY_SECTIONS = [
@@ -150,7 +183,7 @@ const TARGET_FIELDS = {
 } as const;
 
 const FIELDS: Record<string, readonly string[]> = {
-  retries: ['maxAttempts', 'backoff', 'idempotent', 'budget'],
+  retries: ['maxAttempts', 'backoff', 'idempotent', 'budget', 'retryOn'],
   backoff: ['initialDelay', 'maxDelay', 'multiplier', 'jitter'],
   retryBudgets: ['ratio', 'minRetriesPerSecond', 'window'],
   circuitBreakers: [
@@ -162,12 +195,23 @@ const FIELDS: Record<string, readonly string[]> = {
     'minimumNumberOfCalls',
     'waitDurationInOpenState',
     'permittedNumberOfCallsInHalfOpenState',
+    'failureOn',
   ],
   bulkheads: ['maxConcurrentCalls', 'maxQueuedCalls', 'maxWait'],
-  adaptiveConcurrency: ['limit', 'initialLimit', 'minLimit', 'maxLimit', 'window', 'minSamples'],
+  adaptiveConcurrency: [
+    'limit',
+    'initialLimit',
+    'minLimit',
+    'maxLimit',
+    'window',
+    'minSamples',
+    'maxQueuedCalls',
+    'maxWait',
+  ],
   rateLimits: ['type', 'limit', 'period', 'burst', 'maxWait', 'prefix', 'failOpen'],
   hedges: ['delay', 'maxHedges', 'budget'],
-  fallbacks: ['handler', 'value'],
+  fallbacks: ['handler', 'value', 'on'],
+  delay: ['percentile', 'min', 'max', 'window', 'minSamples', 'initial'],
 };
 
 function specError(path: string, message: string, cause?: unknown): ConfigurationError {
@@ -212,6 +256,10 @@ export class Resiliency {
   constructor(spec: ResiliencySpec | string, options: ResiliencyOptions = {}) {
     this.spec = typeof spec === 'string' ? parseResiliencySpec(spec) : spec;
     this.options = options;
+    for (const [name, p] of Object.entries(options.predicates ?? {})) {
+      if (typeof p !== 'function')
+        throw specError(`options.predicates.${name}`, `should be a function, got ${typeof p}`);
+    }
     this.validate();
     // Build every named policy once, so a bad one fails now even if no target uses it yet.
     for (const section of Object.values(TARGET_FIELDS)) {
@@ -267,6 +315,9 @@ export class Resiliency {
         if (section === 'retries' && record.backoff !== undefined) {
           checkFields(`${path}.backoff`, record.backoff, FIELDS.backoff!);
         }
+        if (section === 'hedges' && isRecord(record.delay)) {
+          checkFields(`${path}.delay`, record.delay, FIELDS.delay!);
+        }
       }
     }
     const targets = spec.targets === undefined ? {} : spec.targets;
@@ -304,6 +355,21 @@ export class Resiliency {
       this.budgets.set(name, b);
     }
     return b;
+  }
+
+  /** The predicate `ref` names; an unknown name fails with the field's path and the name. */
+  private predicate(path: string, ref: unknown): ErrorPredicate {
+    const isList = Array.isArray(ref) && ref.length > 0 && ref.every((r) => typeof r === 'string');
+    if (typeof ref !== 'string' && !isList) {
+      throw specError(path, `should be a predicate name or a list of them, got ${JSON.stringify(ref)}`);
+    }
+    const p = resolvePredicate(ref as PredicateRef, this.options.predicates ?? {});
+    if (typeof p === 'function') return p;
+    const registered = Object.keys(this.options.predicates ?? {});
+    throw specError(
+      path,
+      `unknown predicate ${JSON.stringify(p.unknown)} (registered: ${registered.length === 0 ? 'none' : registered.join(', ')}; built in: ${BUILT_IN_PREDICATES.join(', ')})`,
+    );
   }
 
   /** Runs a constructor; a configuration error is re-thrown with the spec path in front. */
@@ -346,6 +412,9 @@ export class Resiliency {
       switch (section) {
         case 'fallbacks': {
           const f = p.fallbacks![name]!;
+          const on = f.on === undefined ? undefined : this.predicate(`${path}.on`, f.on);
+          const options =
+            on === undefined ? base : { ...base, when: (e: unknown) => !isAbortError(e) && on(e) };
           if ('handler' in f) {
             const handler = this.options.fallbacks?.[f.handler];
             if (handler === undefined) {
@@ -354,10 +423,10 @@ export class Resiliency {
                 `no fallback handler named ${JSON.stringify(f.handler)} was given`,
               );
             }
-            return new Fallback(handler, base);
+            return new Fallback(handler, options);
           }
           const value = (f as { value: unknown }).value;
-          return new Fallback(() => value, base);
+          return new Fallback(() => value, options);
         }
         case 'retries': {
           const r = p.retries![name]!;
@@ -374,20 +443,45 @@ export class Resiliency {
               : r.budget === undefined
                 ? undefined
                 : this.budget(r.budget, `${path}.budget`);
+          const on = r.retryOn === undefined ? undefined : this.predicate(`${path}.retryOn`, r.retryOn);
+          // Retrying into an open breaker or a full bulkhead only adds load, whatever the name says.
+          const retryOn =
+            on === undefined ? undefined : (e: unknown) => !isRejection(e) && !isAbortError(e) && on(e);
           return new Retry(
-            clean({ ...base, maxAttempts: r.maxAttempts, backoff, idempotent: r.idempotent, budget }),
+            clean({
+              ...base,
+              maxAttempts: r.maxAttempts,
+              backoff,
+              idempotent: r.idempotent,
+              budget,
+              retryOn,
+            }),
           );
         }
         case 'hedges': {
           const h = p.hedges![name]!;
           const budget = h.budget === undefined ? undefined : this.budget(h.budget, `${path}.budget`);
+          const common = clean({ ...base, maxHedges: h.maxHedges, budget });
+          if (!isRecord(h.delay)) return new Hedge({ ...common, delayMs: parseDuration(h.delay, 'delay') });
+          const d = h.delay as LatencyDelaySpec;
           return new Hedge({
-            ...clean({ ...base, maxHedges: h.maxHedges, budget }),
-            delayMs: parseDuration(h.delay, 'delay'),
+            ...common,
+            delay: {
+              ...clean({
+                minMs: ms(d.min, 'delay.min'),
+                maxMs: ms(d.max, 'delay.max'),
+                window: d.window,
+                minSamples: d.minSamples,
+                initialMs: ms(d.initial, 'delay.initial'),
+              }),
+              percentile: d.percentile,
+            },
           });
         }
         case 'circuitBreakers': {
           const c = p.circuitBreakers![name]!;
+          const isFailure =
+            c.failureOn === undefined ? undefined : this.predicate(`${path}.failureOn`, c.failureOn);
           return new CircuitBreaker(
             clean({
               ...base,
@@ -399,6 +493,7 @@ export class Resiliency {
               minimumNumberOfCalls: c.minimumNumberOfCalls,
               waitDurationInOpenStateMs: ms(c.waitDurationInOpenState, 'waitDurationInOpenState'),
               permittedNumberOfCallsInHalfOpenState: c.permittedNumberOfCallsInHalfOpenState,
+              isFailure,
             }),
           );
         }
@@ -446,6 +541,8 @@ export class Resiliency {
               aimd: limits,
               windowMs: ms(a.window, 'window'),
               minSamples: a.minSamples,
+              maxQueuedCalls: a.maxQueuedCalls,
+              maxWaitMs: ms(a.maxWait, 'maxWait'),
             }),
           );
         }
