@@ -148,13 +148,12 @@ export class RedisBusAdapter implements BusAdapter {
     const trim =
       this.trimArgs[0] === 'MINID' ? ['MINID', '~', Date.now() - Number(this.trimArgs[2])] : this.trimArgs;
     // One connection keeps the order; auto-pipelining sends them in one write.
-    await Promise.all(
-      messages.map((m) => {
-        const key = this.keys.topic(m.topic);
-        const fields = ['e', JSON.stringify(m.envelope), 'p', JSON.stringify(m.payload ?? null)];
-        return wrapRedis('publish', key, () => redis.call('XADD', key, ...trim, '*', ...fields));
-      }),
-    );
+    const appends = messages.map((m) => {
+      const key = this.keys.topic(m.topic);
+      const fields = ['e', JSON.stringify(m.envelope), 'p', JSON.stringify(m.payload ?? null)];
+      return wrapRedis('publish', key, () => redis.call('XADD', key, ...trim, '*', ...fields));
+    });
+    await (appends.length === 1 ? appends[0] : Promise.all(appends));
   }
 
   async declareGroup(topic: string, group: string): Promise<void> {

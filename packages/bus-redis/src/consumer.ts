@@ -1,7 +1,8 @@
 import type { Consumer, ConsumeSpec, DeliveryHandler } from '@flotilla/bus';
 import type { Logger } from '@flotilla/core';
 import type { Redis } from 'ioredis';
-import { createDelivery } from './delivery.js';
+import { AckBatcher } from './acks.js';
+import { createDelivery, type DeliveryOwner } from './delivery.js';
 import { type Entry, parseEntry, type RawEntry } from './entry.js';
 import type { Keys } from './keys.js';
 import type { ScriptedRedis } from './scripts.js';
@@ -42,6 +43,8 @@ export class RedisConsumer implements Consumer {
   private nextMaintenance = 0;
   private readHistory = false;
   private readerId: string | undefined;
+  private readonly acks: AckBatcher;
+  private readonly owner: DeliveryOwner;
 
   constructor(
     private readonly ctx: ConsumerContext,
@@ -49,6 +52,21 @@ export class RedisConsumer implements Consumer {
     private readonly handler: DeliveryHandler,
   ) {
     this.streams = [ctx.keys.topic(spec.topic), ctx.keys.retry(spec.topic, spec.group)];
+    this.acks = new AckBatcher(ctx.redis, this.streams[0], spec.group);
+    this.owner = {
+      ctx,
+      topic: spec.topic,
+      group: spec.group,
+      abandoned: () => this.abandoned,
+      // A topic entry is only acknowledged (other groups still read it): batched XACKs. A retry
+      // copy is acknowledged and deleted in one script, so no settled copy is left behind.
+      acknowledge: (entry) =>
+        entry.copy
+          ? ctx.redis.flotillaBusAck(entry.stream, spec.group, entry.id, 1)
+          : this.acks.ack(entry.id),
+      settled: (entry) => this.settled(keyOf(entry)),
+      promote: () => this.promote(),
+    };
     this.renewTimer = setInterval(
       () => void this.renew(),
       Math.max(10, Math.floor(ctx.visibilityTimeoutMs / 3)),
@@ -67,8 +85,11 @@ export class RedisConsumer implements Consumer {
 
   /** Looks again now (a slot freed, a retry fell due). */
   wake(): void {
+    if (this.wakePending) return;
     this.wakePending = true;
-    this.waiter?.();
+    // After the promise jobs running now: the settles of one XACK reply all free their slots
+    // first, so the next read asks for all of them at once instead of one read per slot.
+    process.nextTick(() => this.waiter?.());
   }
 
   /** Stops reading and waits for the deliveries in flight to settle. */
@@ -251,25 +272,17 @@ export class RedisConsumer implements Consumer {
   }
 
   private dispatch(entry: Entry, deliveries: number): void {
-    const key = `${entry.stream} ${entry.id}`;
+    const key = keyOf(entry);
     if (this.inFlight.has(key)) return;
     this.inFlight.set(key, entry);
-    this.handler(
-      createDelivery(
-        {
-          ctx: this.ctx,
-          topic: this.spec.topic,
-          group: this.group,
-          abandoned: () => this.abandoned,
-          settled: () => this.settled(key),
-          promote: () => this.promote(),
-        },
-        entry,
-        entry.baseAttempt + deliveries - 1,
-      ),
-    )
-      .catch((error: unknown) => this.ctx.logger.error({ err: error }, 'delivery handler failed'))
-      .finally(() => this.settled(key));
+    // One `then` instead of `catch` + `finally`: this runs for every message.
+    this.handler(createDelivery(this.owner, entry, entry.baseAttempt + deliveries - 1)).then(
+      () => this.settled(key),
+      (error: unknown) => {
+        this.ctx.logger.error({ err: error }, 'delivery handler failed');
+        this.settled(key);
+      },
+    );
   }
 
   private settled(key: string): void {
@@ -291,4 +304,9 @@ export class RedisConsumer implements Consumer {
         .catch((error: unknown) => this.ctx.logger.warn({ err: error }, 'renewing pending entries failed'));
     }
   }
+}
+
+/** Key of an entry in the consumer's in-flight map. */
+function keyOf(entry: Entry): string {
+  return `${entry.stream} ${entry.id}`;
 }

@@ -9,15 +9,19 @@ export class RedisBusError extends FlotillaError {
 registerErrorClass(RedisBusError);
 
 /** Runs `fn`, wrapping a driver error with what was being done and on which key. */
-export async function wrapRedis<T>(what: string, key: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
+export function wrapRedis<T>(what: string, key: string, fn: () => Promise<T>): Promise<T> {
+  // Not an async function: this is on every publish and settle, and one promise less per call shows.
+  const wrap = (error: unknown): never => {
     if (error instanceof FlotillaError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     throw new RedisBusError(`Redis bus ${what} on ${key} failed: ${message}`, {
       cause: error,
       data: { operation: what, key },
     });
+  };
+  try {
+    return fn().catch(wrap);
+  } catch (error) {
+    return Promise.reject(error).catch(wrap);
   }
 }
