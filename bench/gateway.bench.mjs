@@ -64,8 +64,7 @@ async function serve(kind, args) {
   } else if (kind === 'flotilla-full') {
     // JWT (ES256 from the dev issuer, JWKS fetched once from a local server and cached), a local
     // rate limit far above what the machine can send, and metrics (always on).
-    const { startGateway } = await import('../packages/gateway/dist/index.js');
-    const { createDevIssuer } = await import('../packages/gateway/dist/token/index.js');
+    const { startGateway, createDevIssuer } = await import('../packages/gateway/dist/index.js');
     const { createLogger } = await import('../packages/core/dist/index.js');
     const [json, slow] = args;
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-issuer-'));

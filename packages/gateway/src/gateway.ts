@@ -1,39 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import {
-  createLogger,
-  errorToProblem,
-  Headers,
-  type Logger,
-  type Problem,
-  problem,
-  sendProblem,
-} from '@flotilla/core';
+import { createLogger, Headers, type Logger } from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
-import {
-  isBrokenCircuitError,
-  isBulkheadRejectedError,
-  isDeadlineExceededError,
-  isIdempotentMethod,
-  parseDeadline,
-} from '@flotilla/resilience';
+import { isIdempotentMethod } from '@flotilla/resilience';
 import type { Redis } from 'ioredis';
-import type { Claims } from './auth/outcome.js';
-import type { CompositeAction } from './composite/compile.js';
-import { callLeg, type LegContext, legHeaders } from './composite/legs.js';
-import { runComposite } from './composite/run.js';
-import { NoInstanceError, PayloadTooLargeError, UpstreamStatusError } from './errors.js';
+import { sendProblemAnswer, sendRedirect, sendStatic, sendTooLarge, withExtra } from './answers.js';
+import { respondComposite } from './composite/respond.js';
+import { UpstreamStatusError } from './errors.js';
+import { Admission, type Admitted } from './features/admit.js';
 import { FeatureBuilder, type RouteFeatures } from './features/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RequestBody } from './proxy/body.js';
+import { clientClosed } from './proxy/client-closed.js';
+import { deadlineOf } from './proxy/deadline.js';
 import type { UpstreamExchange } from './proxy/exchange.js';
-import { clientResponseHeaders, type HeaderRecord, upstreamRequestHeaders } from './proxy/headers.js';
+import { answerFailure } from './proxy/failure.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './proxy/headers.js';
 import { nextTraceparent, requestIdOf } from './proxy/ids.js';
-import type { CompiledRoute, StaticResponse, Upstream } from './routes/compile.js';
+import type { CompiledRoute, Upstream } from './routes/compile.js';
 import { applyHeaderOps } from './routes/header-ops.js';
 import { renderPathTemplate } from './routes/path-template.js';
 import { type RouteMatch, RouteTable } from './routes/table.js';
-import type { ResponseCache } from './traffic/cache.js';
 import { applySecureHeaders } from './traffic/secure-headers.js';
 import { type AttemptState, Upstreams } from './upstreams/upstreams.js';
 import { tunnelUpgrade } from './websocket.js';
@@ -62,21 +49,6 @@ export interface GatewayOptions {
 }
 
 /**
- * What a request that passed a route's security and traffic checks carries on to its action:
- * headers for the response (CORS, RateLimit-*, x-cache), the principal for the upstream, and
- * the cache to fill.
- */
-interface Admitted {
-  readonly extra: Record<string, string>;
-  readonly principal: string | undefined;
-  readonly claims: Claims | undefined;
-  readonly cache: ResponseCache | undefined;
-  readonly req: IncomingMessage;
-}
-
-const ABORTED = (): Error => new DOMException('the client closed the connection', 'AbortError');
-
-/**
  * The data path: matches a request to a route and answers it (static, redirect) or proxies it
  * to the route's upstream with streaming bodies and the upstream's resilience policies. Routes
  * are swapped atomically by `setRoutes`; a request in flight keeps the route object it matched.
@@ -88,6 +60,7 @@ export class Gateway {
   /** Built per routes version; empty when no route has auth, rateLimit, cache or cors. */
   private features: Map<CompiledRoute, RouteFeatures>;
   private readonly builder: FeatureBuilder;
+  private readonly admission: Admission;
   private readonly metrics: GatewayMetrics | undefined;
   private readonly maxBodySize: number;
   private readonly random: () => number;
@@ -107,6 +80,12 @@ export class Gateway {
       redis: options.redis,
       redisPrefix: options.redisPrefix,
       logger: this.logger,
+    });
+    this.admission = new Admission({
+      logger: this.logger,
+      metrics: this.metrics,
+      onAdmitted: (req, res, match, requestId, pathname, search, admitted) =>
+        this.act(req, res, match, requestId, pathname, search, admitted),
     });
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
@@ -149,7 +128,7 @@ export class Gateway {
     const requestId = requestIdOf(req.headers[Headers.requestId]);
     const url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47 /* / */) {
-      this.problem(res, requestId, 400, 'BAD_REQUEST_TARGET', 'The request target should be a path');
+      sendProblemAnswer(res, requestId, 400, 'BAD_REQUEST_TARGET', 'The request target should be a path');
       return;
     }
     const q = url.indexOf('?');
@@ -159,11 +138,17 @@ export class Gateway {
     try {
       match = this.table.match({ method: req.method ?? 'GET', pathname, search, headers: req.headers });
     } catch {
-      this.problem(res, requestId, 400, 'BAD_PATH', 'The request path is not valid (bad percent-encoding)');
+      sendProblemAnswer(
+        res,
+        requestId,
+        400,
+        'BAD_PATH',
+        'The request path is not valid (bad percent-encoding)',
+      );
       return;
     }
     if (!match) {
-      this.problem(res, requestId, 404, 'ROUTE_NOT_FOUND', `No route matches ${req.method} ${pathname}`);
+      sendProblemAnswer(res, requestId, 404, 'ROUTE_NOT_FOUND', `No route matches ${req.method} ${pathname}`);
       this.count(res, '(none)', req.method, started);
       return;
     }
@@ -171,7 +156,7 @@ export class Gateway {
     this.count(res, route.id, req.method, started);
     // Routes without security or traffic sections skip all of it: one size check.
     const features = this.features.size === 0 ? undefined : this.features.get(route);
-    if (features) void this.admit(req, res, match, features, requestId, pathname, search);
+    if (features) void this.admission.admit(req, res, match, features, requestId, pathname, search);
     else this.act(req, res, match, requestId, pathname, search, undefined);
   };
 
@@ -188,175 +173,21 @@ export class Gateway {
     const route = match.route;
     const action = route.action;
     if (action.kind === 'proxy') void this.proxy(req, res, match, requestId, pathname, search, admitted);
-    else if (action.kind === 'static') this.sendStatic(res, route, action.response, requestId, admitted);
-    else if (action.kind === 'redirect') {
-      let location = renderPathTemplate(action.to, match.params);
-      if (action.keepQuery && search) location += location.includes('?') ? `&${search.slice(1)}` : search;
-      const headers: HeaderRecord = { location, 'content-length': '0', [Headers.requestId]: requestId };
-      if (admitted) withExtra(headers, admitted.extra);
-      if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-      applySecureHeaders(headers);
-      res.writeHead(action.status, headers as Record<string, string>);
-      res.end();
-    } else void this.composite(req, res, match, action, requestId, search, admitted);
-  }
-
-  /**
-   * The route's security and traffic checks, in this order: CORS preflight (browsers send it
-   * without credentials), authentication, rate limit (keyed by the verified client), then the
-   * response cache (keyed by identity when the route says so), then the action.
-   */
-  private async admit(
-    req: IncomingMessage,
-    res: ServerResponse,
-    match: RouteMatch,
-    features: RouteFeatures,
-    requestId: string,
-    pathname: string,
-    search: string,
-  ): Promise<void> {
-    const { auth, rateLimit, cache, cors } = features;
-    if (cors) {
-      const preflight = cors.preflight(req);
-      if (preflight) {
-        if (preflight.problem) this.sendProblemOf(res, requestId, preflight.problem, preflight.headers);
-        else {
-          const headers = { ...preflight.headers, 'content-length': '0', [Headers.requestId]: requestId };
-          res.writeHead(preflight.status, applySecureHeaders(headers));
-          res.end();
-        }
-        return;
-      }
-    }
-    // CORS headers go on every answer, refusals included, so a browser script can read them.
-    const extra: Record<string, string> = cors ? cors.headers(req) : {};
-    let claims: Claims | undefined;
-    let principal: string | undefined;
-    try {
-      if (auth) {
-        const outcome = await auth.authenticate(req);
-        if (!outcome.ok) {
-          this.sendProblemOf(res, requestId, outcome.problem, withExtra({ ...outcome.headers }, extra));
-          return;
-        }
-        claims = outcome.claims;
-        if (claims !== undefined) principal = auth.principal(claims);
-      }
-      if (rateLimit) {
-        const outcome = await rateLimit.check(req, claims);
-        withExtra(extra, outcome.headers);
-        if (!outcome.allowed) {
-          this.metrics?.rateLimited(match.route.id);
-          this.sendProblemOf(res, requestId, outcome.problem, extra);
-          return;
-        }
-      }
-    } catch (error) {
-      this.logger.error({ err: error, route: match.route.id }, 'authentication or rate limit failed');
-      if (!res.headersSent)
-        sendProblem(res, errorToProblem(error, requestId), { [Headers.requestId]: requestId });
-      return;
-    }
-    if (res.destroyed) return;
-    const applies = cache?.applies(req) === true;
-    if (applies) {
-      const hit = cache!.lookup(req, claims);
-      this.metrics?.cache(match.route.id, hit ? 'hit' : 'miss');
-      if (hit) {
-        const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
-        headers[Headers.requestId] = requestId;
-        withExtra(headers, extra);
-        if (match.route.responseHeaders) applyHeaderOps(headers, match.route.responseHeaders);
-        res.writeHead(hit.status, applySecureHeaders(headers) as Record<string, string | string[]>);
-        res.end(req.method === 'HEAD' ? undefined : hit.body);
-        return;
-      }
-      extra['x-cache'] = 'MISS';
-    }
-    const admitted: Admitted = { extra, principal, claims, cache: applies ? cache : undefined, req };
-    this.act(req, res, match, requestId, pathname, search, admitted);
-  }
-
-  /** Calls a composite route's legs and answers their merged JSON. */
-  private async composite(
-    req: IncomingMessage,
-    res: ServerResponse,
-    match: RouteMatch,
-    action: CompositeAction,
-    requestId: string,
-    search: string,
-    admitted: Admitted | undefined,
-  ): Promise<void> {
-    const route = match.route;
-    const headers = legHeaders(upstreamRequestHeaders(req, { requestId, traceparent: '' }));
-    if (admitted?.principal !== undefined) headers[Headers.principal] = admitted.principal;
-    const ctx: LegContext = {
-      upstreams: this.upstreams,
-      metrics: this.metrics,
-      route,
-      headers,
-      traceparent: req.headers[Headers.traceparent],
-      deadline: this.deadlineOf(route, req),
-      states: new Set(),
-    };
-    const onClose = () => {
-      if (res.headersSent) return;
-      for (const state of ctx.states) state.current?.abort(ABORTED());
-    };
-    res.once('close', onClose);
-    const query: Record<string, string> = {};
-    for (const [k, v] of new URLSearchParams(search)) query[k] ??= v;
-    const outcome = await runComposite(
-      action,
-      { params: match.params, query, headers: req.headers, claims: admitted?.claims },
-      (leg, path) => callLeg(ctx, leg, path),
-    );
-    res.off('close', onClose);
-    if (res.destroyed) return;
-    if (!outcome.ok) {
-      const extra = admitted?.extra ?? {};
-      if (outcome.leg === undefined) {
-        this.problem(
-          res,
-          requestId,
-          404,
-          'NO_BRANCH',
-          `No branch of route ${route.id} matches: ${outcome.reason}`,
-          extra,
-        );
-      } else {
-        this.sendProblemOf(
-          res,
-          requestId,
-          problem({
-            status: 502,
-            code: 'LEG_FAILED',
-            detail: `Leg "${outcome.leg}" of route ${route.id} failed: ${outcome.reason}`,
-            leg: outcome.leg,
-          }),
-          extra,
-        );
-      }
-      return;
-    }
-    const body = Buffer.from(JSON.stringify(outcome.body));
-    const out: HeaderRecord = {
-      'content-type': 'application/json',
-      'content-length': String(body.length),
-      [Headers.requestId]: requestId,
-    };
-    if (outcome.partial.length > 0) out['x-flotilla-partial'] = outcome.partial.join(',');
-    if (admitted) withExtra(out, admitted.extra);
-    if (route.responseHeaders) applyHeaderOps(out, route.responseHeaders);
-    res.writeHead(200, applySecureHeaders(out) as Record<string, string>);
-    res.end(req.method === 'HEAD' ? undefined : body);
-  }
-
-  /** The route's deadline, or the client's when that is earlier. */
-  private deadlineOf(route: CompiledRoute, req: IncomingMessage): number {
-    const routeDeadline = Date.now() + route.timeoutMs;
-    const clientDeadline = parseDeadline(req.headers[Headers.deadline]);
-    return clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
+    else if (action.kind === 'static') sendStatic(res, route, action.response, requestId, admitted?.extra);
+    else if (action.kind === 'redirect')
+      sendRedirect(res, route, action, match.params, search, requestId, admitted?.extra);
+    else
+      void respondComposite(
+        this.upstreams,
+        this.metrics,
+        req,
+        res,
+        match,
+        action,
+        requestId,
+        search,
+        admitted,
+      );
   }
 
   /** `upgrade` listener: WebSocket (and other upgrades) tunnelled to the route's upstream. */
@@ -430,7 +261,7 @@ export class Gateway {
       req.headers['transfer-encoding'] !== undefined;
     const limit = route.maxBodySize ?? this.maxBodySize;
     if (contentLength !== undefined && Number(contentLength) > limit) {
-      this.tooLarge(res, requestId, limit);
+      sendTooLarge(res, requestId, limit);
       return;
     }
     const leg = this.pickLeg(route);
@@ -442,10 +273,10 @@ export class Gateway {
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
     const path = this.upstreamPath(route, leg, match, pathname, search);
     // The route's timeout sets the deadline; a client's deadline may only make it earlier.
-    const deadline = this.deadlineOf(route, req);
+    const deadline = deadlineOf(route, req);
     const state: AttemptState = { tried: [], body: { started: false }, current: undefined };
     const onClose = () => {
-      if (!res.headersSent) state.current?.abort(ABORTED());
+      if (!res.headersSent) state.current?.abort(clientClosed());
     };
     res.once('close', onClose);
     const upstreams = this.upstreams;
@@ -477,7 +308,9 @@ export class Gateway {
       );
       this.relay(res, route, exchange, requestId, admitted);
     } catch (error) {
-      this.failed(res, route, state, error, requestId, req, admitted);
+      // An upstream's own 5xx answer is relayed, not replaced.
+      if (error instanceof UpstreamStatusError) this.relay(res, route, error.exchange, requestId, admitted);
+      else answerFailure(this.logger, req, res, route, state, error, requestId, admitted?.extra);
     }
   }
 
@@ -501,7 +334,7 @@ export class Gateway {
     } catch (error) {
       exchange.discard();
       this.logger.warn({ err: error, route: route.id }, 'upstream response headers could not be relayed');
-      this.problem(
+      sendProblemAnswer(
         res,
         requestId,
         502,
@@ -522,128 +355,6 @@ export class Gateway {
     }
   }
 
-  private failed(
-    res: ServerResponse,
-    route: CompiledRoute,
-    state: AttemptState,
-    error: unknown,
-    requestId: string,
-    req: IncomingMessage,
-    admitted: Admitted | undefined,
-  ): void {
-    if (error instanceof UpstreamStatusError) {
-      this.relay(res, route, error.exchange, requestId, admitted);
-      return;
-    }
-    const extra = admitted?.extra;
-    state.current?.abort(error instanceof Error ? error : new Error(String(error)));
-    if (res.headersSent || res.destroyed) {
-      res.destroy();
-      return;
-    }
-    if (error instanceof PayloadTooLargeError) {
-      this.tooLarge(res, requestId, (error.data?.limit as number | undefined) ?? 0);
-      return;
-    }
-    if (route.fallback) {
-      this.sendStatic(res, route, route.fallback, requestId, admitted);
-      return;
-    }
-    if (isDeadlineExceededError(error)) {
-      this.problem(
-        res,
-        requestId,
-        504,
-        'GATEWAY_TIMEOUT',
-        `The upstream did not answer before the deadline (route ${route.id})`,
-        extra,
-      );
-    } else if (isBrokenCircuitError(error)) {
-      this.problem(
-        res,
-        requestId,
-        503,
-        'CIRCUIT_OPEN',
-        `The circuit breaker of this route's upstream is open (route ${route.id})`,
-        extra,
-      );
-    } else if (isBulkheadRejectedError(error)) {
-      this.problem(
-        res,
-        requestId,
-        503,
-        'BULKHEAD_FULL',
-        `Too many requests in flight to this route's upstream (route ${route.id})`,
-        extra,
-      );
-    } else if (error instanceof NoInstanceError) {
-      this.problem(res, requestId, 503, 'NO_INSTANCE', error.message, extra);
-    } else if ((error as { status?: unknown }).status === 502) {
-      this.problem(res, requestId, 502, 'BAD_GATEWAY', (error as Error).message, extra);
-    } else if ((error as { name?: unknown }).name === 'AbortError') {
-      res.destroy();
-    } else {
-      this.logger.error({ err: error, route: route.id, method: req.method, url: req.url }, 'proxying failed');
-      sendProblem(res, errorToProblem(error, requestId), { [Headers.requestId]: requestId });
-    }
-  }
-
-  private sendStatic(
-    res: ServerResponse,
-    route: CompiledRoute,
-    response: StaticResponse,
-    requestId: string,
-    admitted?: Admitted,
-  ): void {
-    const headers: HeaderRecord = { ...response.headers, 'content-length': String(response.body.length) };
-    headers[Headers.requestId] = requestId;
-    if (admitted) withExtra(headers, admitted.extra);
-    if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-    applySecureHeaders(headers);
-    res.writeHead(response.status, headers as Record<string, string>);
-    res.end(response.body);
-  }
-
-  private tooLarge(res: ServerResponse, requestId: string, limit: number): void {
-    // The unread body is not drained: the connection closes after the answer.
-    this.problem(
-      res,
-      requestId,
-      413,
-      'PAYLOAD_TOO_LARGE',
-      `The request body exceeds the limit of ${limit} bytes`,
-      {
-        connection: 'close',
-      },
-    );
-  }
-
-  private problem(
-    res: ServerResponse,
-    requestId: string,
-    status: number,
-    code: string,
-    detail: string,
-    extra: Record<string, string> = {},
-  ): void {
-    this.sendProblemOf(res, requestId, problem({ status, code, detail }), extra);
-  }
-
-  /** A problem+json answer with the request id, `headers` and the secure headers. */
-  private sendProblemOf(
-    res: ServerResponse,
-    requestId: string,
-    p: Problem,
-    headers: Record<string, string> = {},
-  ): void {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const out: Record<string, string> = { ...headers, [Headers.requestId]: requestId };
-    sendProblem(res, { ...p, instance: requestId }, applySecureHeaders(out));
-  }
-
   private count(res: ServerResponse, route: string, method: string | undefined, started: number): void {
     const metrics = this.metrics;
     if (!metrics) return;
@@ -651,15 +362,4 @@ export class Gateway {
       metrics.request(route, method ?? 'GET', res.statusCode, (performance.now() - started) / 1000);
     });
   }
-}
-
-/** Adds `extra` to `headers`; `Vary` lists are merged, since the cache and CORS both vary. */
-function withExtra<H extends Record<string, unknown>>(headers: H, extra: Record<string, string>): H {
-  const target = headers as Record<string, unknown>;
-  for (const name in extra) {
-    const value = extra[name]!;
-    const existing = target[name];
-    target[name] = name === 'vary' && existing !== undefined ? `${String(existing)}, ${value}` : value;
-  }
-  return headers;
 }

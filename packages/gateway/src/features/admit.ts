@@ -1,0 +1,131 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorToProblem, Headers, type Logger, sendProblem } from '@flotilla/core';
+import { sendProblemOf, withExtra } from '../answers.js';
+import type { Claims } from '../auth/outcome.js';
+import type { GatewayMetrics } from '../metrics.js';
+import type { HeaderRecord } from '../proxy/headers.js';
+import { applyHeaderOps } from '../routes/header-ops.js';
+import type { RouteMatch } from '../routes/table.js';
+import type { ResponseCache } from '../traffic/cache.js';
+import { applySecureHeaders } from '../traffic/secure-headers.js';
+import type { RouteFeatures } from './build.js';
+
+/**
+ * What a request that passed a route's security and traffic checks carries on to its action:
+ * headers for the response (CORS, RateLimit-*, x-cache), the principal for the upstream, and
+ * the cache to fill.
+ */
+export interface Admitted {
+  readonly extra: Record<string, string>;
+  readonly principal: string | undefined;
+  readonly claims: Claims | undefined;
+  readonly cache: ResponseCache | undefined;
+  readonly req: IncomingMessage;
+}
+
+/** Runs the route's action for an admitted request (the gateway's `act`). */
+export type AdmittedAction = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  match: RouteMatch,
+  requestId: string,
+  pathname: string,
+  search: string,
+  admitted: Admitted,
+) => void;
+
+export interface AdmissionOptions {
+  logger: Logger;
+  metrics: GatewayMetrics | undefined;
+  /** Called once a request is admitted and not answered from the cache. */
+  onAdmitted: AdmittedAction;
+}
+
+/**
+ * A route's security and traffic checks, in this order: CORS preflight (browsers send it
+ * without credentials), authentication, rate limit (keyed by the verified client), then the
+ * response cache (keyed by identity when the route says so), then the action.
+ */
+export class Admission {
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics | undefined;
+  private readonly onAdmitted: AdmittedAction;
+
+  constructor(options: AdmissionOptions) {
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.onAdmitted = options.onAdmitted;
+  }
+
+  /** Answers a refused, preflight or cached request itself; passes any other on to `onAdmitted`. */
+  async admit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    features: RouteFeatures,
+    requestId: string,
+    pathname: string,
+    search: string,
+  ): Promise<void> {
+    const { auth, rateLimit, cache, cors } = features;
+    if (cors) {
+      const preflight = cors.preflight(req);
+      if (preflight) {
+        if (preflight.problem) sendProblemOf(res, requestId, preflight.problem, preflight.headers);
+        else {
+          const headers = { ...preflight.headers, 'content-length': '0', [Headers.requestId]: requestId };
+          res.writeHead(preflight.status, applySecureHeaders(headers));
+          res.end();
+        }
+        return;
+      }
+    }
+    // CORS headers go on every answer, refusals included, so a browser script can read them.
+    const extra: Record<string, string> = cors ? cors.headers(req) : {};
+    let claims: Claims | undefined;
+    let principal: string | undefined;
+    try {
+      if (auth) {
+        const outcome = await auth.authenticate(req);
+        if (!outcome.ok) {
+          sendProblemOf(res, requestId, outcome.problem, withExtra({ ...outcome.headers }, extra));
+          return;
+        }
+        claims = outcome.claims;
+        if (claims !== undefined) principal = auth.principal(claims);
+      }
+      if (rateLimit) {
+        const outcome = await rateLimit.check(req, claims);
+        withExtra(extra, outcome.headers);
+        if (!outcome.allowed) {
+          this.metrics?.rateLimited(match.route.id);
+          sendProblemOf(res, requestId, outcome.problem, extra);
+          return;
+        }
+      }
+    } catch (error) {
+      this.logger.error({ err: error, route: match.route.id }, 'authentication or rate limit failed');
+      if (!res.headersSent)
+        sendProblem(res, errorToProblem(error, requestId), { [Headers.requestId]: requestId });
+      return;
+    }
+    if (res.destroyed) return;
+    const applies = cache?.applies(req) === true;
+    if (applies) {
+      const hit = cache!.lookup(req, claims);
+      this.metrics?.cache(match.route.id, hit ? 'hit' : 'miss');
+      if (hit) {
+        const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
+        headers[Headers.requestId] = requestId;
+        withExtra(headers, extra);
+        if (match.route.responseHeaders) applyHeaderOps(headers, match.route.responseHeaders);
+        res.writeHead(hit.status, applySecureHeaders(headers) as Record<string, string | string[]>);
+        res.end(req.method === 'HEAD' ? undefined : hit.body);
+        return;
+      }
+      extra['x-cache'] = 'MISS';
+    }
+    const admitted: Admitted = { extra, principal, claims, cache: applies ? cache : undefined, req };
+    this.onAdmitted(req, res, match, requestId, pathname, search, admitted);
+  }
+}
