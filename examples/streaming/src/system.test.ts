@@ -268,7 +268,6 @@ describe('the streaming system on npm start', () => {
   });
 
   it('stops on Ctrl-C and leaves no process or port behind', async () => {
-    const listed = await pids();
     const services = [
       'subscriber',
       'device-license',
@@ -279,8 +278,21 @@ describe('the streaming system on npm start', () => {
       'viewing-stats',
       'recommendations',
     ];
-    expect([...listed.keys()].sort()).toEqual(
-      ['registry', 'config', 'issuer', 'gateway', ...services.flatMap((s) => [`${s}#1`, `${s}#2`])].sort(),
+    const expected = [
+      'registry',
+      'config',
+      'issuer',
+      'gateway',
+      ...services.flatMap((s) => [`${s}#1`, `${s}#2`]),
+    ];
+    // Instances killed above come back on their own (restart with backoff); wait until all run.
+    let listed = new Map<string, number>();
+    await eventually(
+      async () => {
+        listed = await pids();
+        expect([...listed.keys()].sort()).toEqual(expected.sort());
+      },
+      { timeoutMs: 90_000, intervalMs: 1_000 },
     );
     const running = [...listed.values()];
     up.signalNow('SIGINT', true);
@@ -289,5 +301,5 @@ describe('the streaming system on npm start', () => {
     await up.exited;
     for (const port of Object.values(ports)) expect(await isPortFree(port)).toBe(true);
     expect(running.filter(alive)).toEqual([]);
-  });
+  }, 240_000);
 });
