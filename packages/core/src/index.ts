@@ -41,6 +41,14 @@ export {
 } from './problem.js';
 export { SHUTDOWN_SIGNALS, waitForShutdown } from './shutdown.js';
 export { type SseEvent, type SseHandlers, SseParser } from './sse.js';
+export {
+  formatTraceparent,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  randomHex,
+  type TraceParent,
+} from './trace.js';
 export { compileValidator, type Validator } from './validation.js';
 export {
   type Envelope,

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '@flotilla/core';
-import type { Static, TSchema } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 
 /** HTTP methods an endpoint may use. */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -127,4 +127,16 @@ export function pathParams(path: string): string[] {
 /** Whether a call to `e` may be sent more than once. */
 export function isIdempotent(e: AnyEndpoint): boolean {
   return e.idempotent ?? (e.method === 'GET' || e.method === 'PUT' || e.method === 'DELETE');
+}
+
+/**
+ * One schema over an endpoint's `{ params, query, body }` (undefined when it takes none), so a
+ * single check names every bad field as `/params/id`, `/query/limit`, `/body/name`.
+ */
+export function inputSchema(e: AnyEndpoint): TSchema | undefined {
+  const properties: Record<string, TSchema> = {};
+  if (e.params) properties.params = e.params;
+  if (e.query) properties.query = e.query;
+  if (e.body) properties.body = e.body;
+  return Object.keys(properties).length > 0 ? Type.Object(properties) : undefined;
 }

@@ -1,6 +1,6 @@
 import { compileValidator, ValidationError, type Validator } from '@flotilla/core';
-import { type TSchema, Type } from '@sinclair/typebox';
-import { type AnyEndpoint, isIdempotent } from '../contract.js';
+import type { TSchema } from '@sinclair/typebox';
+import { type AnyEndpoint, inputSchema, isIdempotent } from '../contract.js';
 
 type Input = { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown };
 
@@ -27,7 +27,8 @@ export class EndpointCall {
       .split('/')
       .slice(1)
       .map((s) => (s.startsWith(':') ? { param: s.slice(1) } : s));
-    this.input = inputValidator(endpoint);
+    const schema = inputSchema(endpoint);
+    this.input = schema ? compileValidator(schema) : undefined;
     this.response = compileValidator(endpoint.response as TSchema, '/response');
   }
 
@@ -65,14 +66,4 @@ export class EndpointCall {
     }
     return path;
   }
-}
-
-/** One validator over `{ params, query, body }`, so field pointers read `/params/id`, `/body/name`. */
-function inputValidator(e: AnyEndpoint): Validator<TSchema> | undefined {
-  if (!e.params && !e.query && !e.body) return undefined;
-  const properties: Record<string, TSchema> = {};
-  if (e.params) properties.params = e.params;
-  if (e.query) properties.query = e.query;
-  if (e.body) properties.body = e.body;
-  return compileValidator(Type.Object(properties));
 }

@@ -8,11 +8,11 @@ import {
   type Validator,
 } from '@flotilla/core';
 import { parseDeadline, withDeadline } from '@flotilla/resilience';
-import { type TSchema, Type } from '@sinclair/typebox';
+import type { TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { newSpanId, newTraceId, parseTraceparent, type RequestContext, runWithRequest } from '../context.js';
-import type { AnyEndpoint, Contract, OutputOf, ReceivedOf } from '../contract.js';
+import { type AnyEndpoint, type Contract, inputSchema, type OutputOf, type ReceivedOf } from '../contract.js';
 
 /** What a handler receives besides its input. */
 export type HandlerInput<E extends AnyEndpoint> = ReceivedOf<E> & { headers: IncomingHttpHeaders };
@@ -47,16 +47,12 @@ interface Prepared {
 }
 
 function prepare(name: string, endpoint: AnyEndpoint): Prepared {
-  const properties: Record<string, TSchema> = {};
-  if (endpoint.params) properties.params = endpoint.params;
-  if (endpoint.query) properties.query = endpoint.query;
-  if (endpoint.body) properties.body = endpoint.body;
-  const inputSchema = Object.keys(properties).length > 0 ? Type.Object(properties) : undefined;
+  const schema = inputSchema(endpoint);
   return {
     name,
     endpoint,
-    inputSchema,
-    input: inputSchema ? compileValidator(inputSchema) : undefined,
+    inputSchema: schema,
+    input: schema ? compileValidator(schema) : undefined,
     response: compileValidator(endpoint.response as TSchema, '/response'),
   };
 }
