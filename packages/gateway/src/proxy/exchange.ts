@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { UpstreamPool } from '../upstreams/upstreams.js';
+import type { Http1Controller, Http1DispatchOptions, Http1Handler } from './http1/pool.js';
 
 /** Receives a copy of a relayed body when it ended whole and within `limit` bytes (the response cache). */
 export interface BodyTap {
@@ -12,19 +13,19 @@ export interface BodyTap {
 const PENDING_LIMIT = 64 * 1024;
 
 /**
- * One request to one upstream, on undici's dispatch API (no intermediate response stream: body
+ * One request to one upstream, on the pool's dispatch API (no intermediate response stream: body
  * chunks go straight to the client's `ServerResponse`, with backpressure through pause/resume).
  * `headers` resolves when the upstream's status and headers arrive; the body is held (up to 64
  * KiB, then reading pauses) until `attach()` names where it goes, so the caller can first decide
  * (retry, breaker, fallback) what to answer.
  */
-export class UpstreamExchange implements Dispatcher.DispatchHandler {
+export class UpstreamExchange implements Http1Handler {
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
   readonly headersReceived: Promise<UpstreamExchange>;
   private resolve!: (value: UpstreamExchange) => void;
   private reject!: (error: Error) => void;
-  private controller: Dispatcher.DispatchController | undefined;
+  private controller: Http1Controller | undefined;
   private res: ServerResponse | undefined;
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
@@ -46,9 +47,9 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     });
   }
 
-  /** Sends the request through `dispatcher`. */
-  dispatch(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): Promise<UpstreamExchange> {
-    dispatcher.dispatch(options, this);
+  /** Sends the request through `pool`. */
+  dispatch(pool: UpstreamPool, options: Http1DispatchOptions): Promise<UpstreamExchange> {
+    pool.dispatch(options, this);
     return this.headersReceived;
   }
 
@@ -137,16 +138,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (!this.ended) this.controller?.abort(new Error('response discarded'));
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: Http1Controller): void {
     this.controller = controller;
     if (this.abortReason) controller.abort(this.abortReason);
   }
 
-  onResponseStart(
-    _controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: IncomingHttpHeaders,
-  ): void {
+  onResponseStart(_controller: Http1Controller, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx informational: the final response follows
     this.statusCode = statusCode;
     this.headers = headers;
@@ -154,7 +151,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.resolve(this);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: Http1Controller, chunk: Buffer): void {
     const sink = this.sink;
     if (sink) {
       this.pending!.push(chunk);
@@ -193,7 +190,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     this.res?.end();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError(_controller: Http1Controller, error: Error): void {
     if (!this.started) {
       this.reject(error);
       return;

@@ -4,17 +4,27 @@ import { type Dispatcher, Pool } from 'undici';
 import { BadGatewayError, NoInstanceError } from '../errors.js';
 import type { BodyState } from '../proxy/body.js';
 import { UpstreamExchange } from '../proxy/exchange.js';
+import { type Http1DispatchOptions, type Http1Handler, Http1Pool } from '../proxy/http1/pool.js';
 import type { Upstream } from '../routes/compile.js';
 import { UpstreamPolicies } from './policies.js';
 import { VersionedSource } from './source.js';
 
 /**
  * Idle upstream connections are closed after 4 s unless the upstream's `Keep-Alive: timeout=`
- * hint says otherwise (undici then stays a margin below it). Node's own servers close idle
+ * hint says otherwise (the pool then stays 1 s below it). Node's own servers close idle
  * connections after 5 s; closing ours first avoids the keep-alive race, where the upstream
  * closes a connection at the moment we send a request on it and the request fails.
  */
 export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
+
+/**
+ * Where requests to one origin go: the gateway's own HTTP/1.1 pool for `http:` origins (the
+ * in-cluster case; see the README's *Benchmark* for why), undici's `Pool` for `https:` ones.
+ */
+export interface UpstreamPool {
+  dispatch(options: Http1DispatchOptions, handler: Http1Handler): boolean;
+  close(): Promise<void>;
+}
 
 /** Per-request state shared by the attempts of one proxied request. */
 export interface AttemptState {
@@ -38,7 +48,7 @@ export interface UpstreamsOptions {
 export class Upstreams {
   readonly policies: UpstreamPolicies;
   readonly source: VersionedSource | undefined;
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, UpstreamPool>();
   private readonly balancers = new Map<StrategyName, Balancer>();
 
   constructor(private readonly options: UpstreamsOptions = {}) {
@@ -47,17 +57,18 @@ export class Upstreams {
   }
 
   /** The keep-alive pool of `origin` (`http://host:port`). */
-  pool(origin: string): Pool {
+  pool(origin: string): UpstreamPool {
     let pool = this.pools.get(origin);
     if (!pool) {
-      pool = new Pool(origin, {
-        connections: this.options.connections ?? null,
-        keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
-        // Streams (SSE, long downloads) may be quiet for long; the deadline covers the wait for
-        // the response head, and a client that leaves frees the request.
-        bodyTimeout: 0,
-        headersTimeout: 0,
-      });
+      pool = origin.startsWith('https:')
+        ? httpsPool(origin, this.options.connections)
+        : new Http1Pool(origin, {
+            connections: this.options.connections ?? null,
+            // No header or body timeout of its own: streams (SSE, long downloads) may be quiet for
+            // long; the deadline covers the wait for the response head, and a client that leaves
+            // frees the request.
+            keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+          });
       this.pools.set(origin, pool);
     }
     return pool;
@@ -84,11 +95,7 @@ export class Upstreams {
    * outcome for the strategy and outlier ejection, and — when the connection was refused and
    * nothing of the body was sent — tries the next instance at once, whatever the method.
    */
-  async send(
-    leg: Upstream,
-    options: Dispatcher.DispatchOptions,
-    state: AttemptState,
-  ): Promise<UpstreamExchange> {
+  async send(leg: Upstream, options: Http1DispatchOptions, state: AttemptState): Promise<UpstreamExchange> {
     if (leg.kind === 'url') {
       const exchange = new UpstreamExchange();
       state.current = exchange;
@@ -143,6 +150,22 @@ export class Upstreams {
     await Promise.all([...this.pools.values()].map((pool) => pool.close().catch(() => {})));
     this.pools.clear();
   }
+}
+
+/** An undici pool for a TLS origin, with the same keep-alive and no header or body timeout. */
+function httpsPool(origin: string, connections: number | undefined): UpstreamPool {
+  const pool = new Pool(origin, {
+    connections: connections ?? null,
+    keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+    bodyTimeout: 0,
+    headersTimeout: 0,
+  });
+  return {
+    // The exchange implements the part of undici's handler API that both pools call.
+    dispatch: (options, handler) =>
+      pool.dispatch(options as Dispatcher.DispatchOptions, handler as Dispatcher.DispatchHandler),
+    close: () => pool.close(),
+  };
 }
 
 function untried(instances: readonly Instance[], tried: readonly string[]): boolean {

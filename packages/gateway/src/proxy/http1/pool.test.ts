@@ -1,0 +1,273 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RawServer, Recorder } from './fixtures/servers.js';
+import { type Http1DispatchOptions, Http1Pool, type Http1PoolOptions } from './pool.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A node:http upstream that counts its connections and the closed ones. */
+async function httpServer(handle: (req: IncomingMessage, res: ServerResponse) => void) {
+  const server: Server = createServer(handle);
+  const state = { server, connections: 0, closed: 0, origin: '' };
+  server.on('connection', (socket) => {
+    state.connections++;
+    socket.on('close', () => state.closed++);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return state;
+}
+
+async function rawServer(respond: ConstructorParameters<typeof RawServer>[0]): Promise<RawServer> {
+  const raw = await RawServer.start(respond);
+  cleanups.push(() => raw.stop());
+  return raw;
+}
+
+function pool(origin: string, options: Partial<Http1PoolOptions> = {}): Http1Pool {
+  const p = new Http1Pool(origin, { keepAliveTimeout: 4000, ...options });
+  cleanups.push(() => p.destroy());
+  return p;
+}
+
+function send(
+  p: Http1Pool,
+  options: Partial<Http1DispatchOptions> = {},
+  recorder = new Recorder(),
+): Promise<Recorder> {
+  p.dispatch({ method: 'GET', path: '/', headers: {}, body: null, ...options }, recorder);
+  return recorder.done;
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
+
+describe('Http1Pool keep-alive', () => {
+  it('serves many sequential requests over one upstream connection', async () => {
+    const up = await httpServer((req, res) => res.end(`you asked ${req.url}`));
+    const p = pool(up.origin);
+    for (let i = 0; i < 20; i++) {
+      const r = await send(p, { path: `/n/${i}` });
+      expect(r.events).toEqual(['start', 'head', 'data', 'end']);
+      expect(r.statusCode).toBe(200);
+      expect(r.body).toBe(`you asked /n/${i}`);
+    }
+    expect(up.connections).toBe(1);
+    expect(p.stats).toEqual({ connected: 1, free: 1, pending: 0, running: 0 });
+  });
+
+  it('opens parallel sockets for parallel requests', async () => {
+    const waiting: ServerResponse[] = [];
+    const up = await httpServer((_req, res) => {
+      waiting.push(res);
+      if (waiting.length === 3) for (const r of waiting) r.end('done');
+    });
+    const p = pool(up.origin);
+    const results = await Promise.all([send(p), send(p), send(p)]);
+    expect(results.map((r) => r.body)).toEqual(['done', 'done', 'done']);
+    expect(up.connections).toBe(3);
+    expect(p.stats.free).toBe(3);
+  });
+
+  it('queues dispatches beyond the connection limit, first in first out', async () => {
+    const up = await httpServer((req, res) => res.end(req.url));
+    const p = pool(up.origin, { connections: 1 });
+    const all = [send(p, { path: '/1' }), send(p, { path: '/2' }), send(p, { path: '/3' })];
+    expect(p.stats).toMatchObject({ pending: 2, running: 1 });
+    const order: string[] = [];
+    for (const r of all) r.then((x) => order.push(x.body));
+    await Promise.all(all);
+    expect(order).toEqual(['/1', '/2', '/3']);
+    expect(up.connections).toBe(1);
+    expect(p.stats).toMatchObject({ pending: 0, running: 0 });
+  });
+
+  it.each([
+    ['connection: close', 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok'],
+    ['HTTP/1.0', 'HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok'],
+    ['Keep-Alive: timeout=1', 'HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nok'],
+  ])('does not reuse a connection after %s', async (_name, response) => {
+    const up = await rawServer((socket) => socket.write(response));
+    const p = pool(up.origin);
+    expect((await send(p)).body).toBe('ok');
+    expect((await send(p)).body).toBe('ok');
+    expect(up.connections).toBe(2);
+    await up.closedAtLeast(2);
+    expect(p.stats.free).toBe(0);
+  });
+
+  it('reuses an HTTP/1.0 connection that said keep-alive', async () => {
+    const up = await rawServer((socket) =>
+      socket.write('HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\nok'),
+    );
+    const p = pool(up.origin);
+    await send(p);
+    await send(p);
+    expect(up.connections).toBe(1);
+  });
+
+  it('does not reuse a connection the request asked to close', async () => {
+    const up = await rawServer((socket) => socket.write(OK));
+    const p = pool(up.origin);
+    await send(p, { headers: { Connection: 'close' } });
+    await send(p);
+    expect(up.connections).toBe(2);
+  });
+
+  it('closes a free socket after the idle timeout', async () => {
+    const up = await httpServer((_req, res) => res.end('x'));
+    const p = pool(up.origin, { keepAliveTimeout: 50 });
+    await send(p);
+    expect(p.stats.free).toBe(1);
+    await until(() => up.closed === 1);
+    expect(p.stats).toMatchObject({ connected: 0, free: 0 });
+    await send(p);
+    expect(up.connections).toBe(2);
+  });
+
+  it('drops a free socket the upstream closed and uses a new one', async () => {
+    const up = await rawServer((socket) => socket.write(OK));
+    const p = pool(up.origin);
+    await send(p);
+    for (const socket of up.sockets) socket.end();
+    await until(() => p.stats.connected === 0);
+    expect((await send(p)).body).toBe('ok');
+    expect(up.connections).toBe(2);
+  });
+
+  it('drops a socket that sends bytes past the response', async () => {
+    const up = await rawServer((socket) => socket.write(`${OK}HTTP/1.1 200 OK\r\n`));
+    const p = pool(up.origin);
+    expect((await send(p)).body).toBe('ok');
+    expect(p.stats.free).toBe(0);
+    expect((await send(p)).body).toBe('ok');
+    expect(up.connections).toBe(2);
+  });
+});
+
+describe('Http1Pool responses', () => {
+  it('relays a chunked body with extensions and trailers', async () => {
+    const up = await rawServer((socket) => {
+      socket.write(
+        'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n4;a=b\r\nwiki\r\n',
+      );
+      setTimeout(() => socket.write('5\r\npedia\r\n0\r\nx-sum: 9\r\n\r\n'), 10);
+    });
+    const p = pool(up.origin);
+    const r = await send(p);
+    expect(r.body).toBe('wikipedia');
+    expect(r.trailers).toEqual({ 'x-sum': '9' });
+    await send(p);
+    expect(up.connections).toBe(1);
+  });
+
+  it('reads a body without length until the upstream closes, and does not reuse the socket', async () => {
+    const up = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil ');
+      setTimeout(() => socket.end('the end'), 10);
+    });
+    const p = pool(up.origin);
+    const r = await send(p);
+    expect(r.events).toEqual(['start', 'head', 'data', 'end']);
+    expect(r.body).toBe('until the end');
+    await send(p);
+    expect(up.connections).toBe(2);
+  });
+
+  it.each([
+    ['HEAD', 'HEAD', 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n'],
+    ['204', 'GET', 'HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n'],
+    ['304', 'GET', 'HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n'],
+  ])('ends a %s response at its head although it announces a length', async (_name, method, response) => {
+    const up = await rawServer((socket) => socket.write(response));
+    const p = pool(up.origin);
+    const first = await send(p, { method });
+    expect(first.events).toEqual(['start', 'head', 'end']);
+    expect(first.headers['content-length']).toBe('5');
+    const second = await send(p, { method });
+    expect(second.events).toEqual(['start', 'head', 'end']);
+    expect(up.connections).toBe(1);
+  });
+
+  it('skips 100 Continue and delivers the final response', async () => {
+    const up = await rawServer((socket) => {
+      socket.write('HTTP/1.1 100 Continue\r\n\r\n');
+      setTimeout(() => socket.write(OK), 10);
+    });
+    const p = pool(up.origin);
+    const r = await send(p, { method: 'POST', body: 'x', headers: { expect: '100-continue' } });
+    expect(r.statusCode).toBe(200);
+    expect(r.events).toEqual(['start', 'head', 'data', 'end']);
+  });
+
+  it.each([
+    ['a bad status line', 'HTTP/1.1 OK\r\n\r\n', 'HPE_INVALID_STATUS'],
+    ['a bad header', 'HTTP/1.1 200 OK\r\nx y: z\r\n\r\n', 'HPE_INVALID_HEADER'],
+    [
+      'CL and TE',
+      'HTTP/1.1 200 OK\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n',
+      'HPE_UNEXPECTED_CONTENT_LENGTH',
+    ],
+    ['a bad chunk size', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nxyz\r\n', 'HPE_INVALID_CHUNK'],
+    ['a huge head', `HTTP/1.1 200 OK\r\nbig: ${'b'.repeat(17_000)}\r\n\r\n`, 'UND_ERR_HEADERS_OVERFLOW'],
+    ['a 101', 'HTTP/1.1 101 Switching Protocols\r\n\r\n', 'HPE_UNEXPECTED_UPGRADE'],
+  ])('fails on %s and drops the connection', async (_name, response, code) => {
+    let n = 0;
+    const up = await rawServer((socket) => socket.write(n++ === 0 ? response : OK));
+    const p = pool(up.origin);
+    const r = await send(p);
+    expect(r.error?.code).toBe(code);
+    expect(r.events.filter((e) => e === 'end' || e === 'error')).toEqual(['error']);
+    await up.closedAtLeast(1);
+    expect((await send(p)).body).toBe('ok');
+    expect(up.connections).toBe(2);
+  });
+
+  it('fails with ECONNRESET after the head when the upstream closes mid-body', async () => {
+    const up = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+      setTimeout(() => socket.destroy(), 10);
+    });
+    const p = pool(up.origin);
+    const r = await send(p);
+    expect(r.events).toEqual(['start', 'head', 'data', 'error']);
+    expect(r.error?.code).toBe('ECONNRESET');
+    expect(p.stats).toMatchObject({ connected: 0, running: 0 });
+  });
+
+  it('fails with ECONNREFUSED when nothing listens', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const p = pool(`http://127.0.0.1:${port}`);
+    const r = await send(p);
+    expect(r.events).toEqual(['start', 'error']);
+    expect(r.error?.code).toBe('ECONNREFUSED');
+    expect(p.stats).toEqual({ connected: 0, free: 0, pending: 0, running: 0 });
+  });
+
+  it('reaches an IPv6 origin and sends its host header', async () => {
+    const server = createServer((req, res) => res.end(req.headers.host));
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(0, '::1', () => resolve(true));
+    });
+    if (!listening) return; // no IPv6 loopback on this machine
+    cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const port = (server.address() as AddressInfo).port;
+    const p = pool(`http://[::1]:${port}`);
+    expect((await send(p)).body).toBe(`[::1]:${port}`);
+  });
+});

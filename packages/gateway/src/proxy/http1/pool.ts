@@ -1,0 +1,727 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { connectionReset, Http1Error } from './errors.js';
+import { buildRequestHead, type RequestBodyInput, type RequestHeaders } from './request-head.js';
+import { ResponseParser, type ResponseSink } from './response-parser.js';
+
+/** Options of an {@link Http1Pool}. */
+export interface Http1PoolOptions {
+  /** Most sockets open at once; null or undefined for no limit. Dispatches beyond it queue FIFO. */
+  connections?: number | null;
+  /** Milliseconds an idle socket is kept; an upstream's `Keep-Alive: timeout=N` lowers it. */
+  keepAliveTimeout: number;
+  /** Largest response head (and trailer section) in bytes; default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Milliseconds to wait for a connection; default 10 s. */
+  connectTimeout?: number;
+}
+
+/** One request, as the gateway's dispatch options give it. */
+export interface Http1DispatchOptions {
+  path: string;
+  method: string;
+  headers?: RequestHeaders | null;
+  body?: RequestBodyInput;
+}
+
+/** Controls one dispatched request (undici's `DispatchController`, the parts the gateway uses). */
+export interface Http1Controller {
+  readonly aborted: boolean;
+  readonly paused: boolean;
+  readonly reason: Error | null;
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** Receives one request's response (the part of undici 7's `DispatchHandler` the gateway implements). */
+export interface Http1Handler {
+  onRequestStart?(controller: Http1Controller, context: unknown): void;
+  onResponseStart?(
+    controller: Http1Controller,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void;
+  onResponseData?(controller: Http1Controller, chunk: Buffer): void;
+  onResponseEnd?(controller: Http1Controller, trailers: IncomingHttpHeaders): void;
+  onResponseError?(controller: Http1Controller, error: Error): void;
+}
+
+/** Counters for tests and metrics. */
+export interface Http1PoolStats {
+  /** Sockets connected (busy or free). */
+  connected: number;
+  /** Connected sockets waiting for a request. */
+  free: number;
+  /** Dispatches waiting for a socket. */
+  pending: number;
+  /** Dispatches given a socket (connecting or in flight). */
+  running: number;
+}
+
+const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
+const DEFAULT_CONNECT_TIMEOUT = 10_000;
+const REQUEST_CONTEXT = Object.freeze({});
+
+// Where a request is in its life; the state says which counter (pending, running) holds it.
+const NEW = 0;
+const QUEUED = 1;
+const CONNECTING = 2;
+const SENT = 3;
+const DONE = 4;
+
+/**
+ * One dispatched request and its controller. All per-request state lives here, so the hot path
+ * allocates this object, the head string, and nothing per response but the header object.
+ */
+class Http1Request implements Http1Controller {
+  state = NEW;
+  declaredLength = -1;
+  closeRequested = false;
+  /** The whole request body went out (the connection may be reused). */
+  bodySent = false;
+  conn: Connection | null = null;
+  writer: BodyWriter | null = null;
+  head = '';
+  private isPaused = false;
+  private abortReason: Error | null = null;
+
+  constructor(
+    readonly pool: Http1Pool,
+    readonly handler: Http1Handler,
+    readonly method: string,
+    readonly body: RequestBodyInput,
+  ) {}
+
+  get aborted(): boolean {
+    return this.abortReason !== null;
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  get reason(): Error | null {
+    return this.abortReason;
+  }
+
+  abort(reason: Error): void {
+    if (this.state === DONE || this.abortReason !== null) return;
+    this.abortReason = reason;
+    this.pool.fail(this, reason);
+  }
+
+  pause(): void {
+    this.isPaused = true;
+    this.conn?.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    const conn = this.conn;
+    if (conn !== null && !conn.closed) conn.socket.resume();
+  }
+}
+
+/**
+ * Streams a Readable request body onto the socket: raw when the caller announced its length,
+ * chunk-framed otherwise. It reads only once the connection is up and stops while the socket's
+ * buffer is full. Streaming bodies are the uncommon case, so their listeners are made per body.
+ */
+class BodyWriter {
+  private sent = 0;
+
+  constructor(
+    private readonly request: Http1Request,
+    private readonly conn: Connection,
+    private readonly stream: Readable,
+  ) {
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('error', this.onError);
+  }
+
+  /** The socket drained: read on. */
+  drained(): void {
+    this.stream.resume();
+  }
+
+  /** Stops listening (the request ended one way or another); the stream itself is the caller's. */
+  detach(): void {
+    const stream = this.stream;
+    stream.off('data', this.onData);
+    stream.off('end', this.onEnd);
+    stream.off('error', this.onError);
+    stream.on('error', ignore); // a late error of a stream nobody reads must not crash the process
+    stream.pause();
+  }
+
+  private readonly onData = (data: Buffer | string): void => {
+    const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+    if (chunk.length === 0) return; // an empty chunk would end the chunked body early
+    const request = this.request;
+    const socket = this.conn.socket;
+    this.sent += chunk.length;
+    let flushed: boolean;
+    if (request.declaredLength >= 0) {
+      if (this.sent > request.declaredLength) {
+        this.mismatch();
+        return;
+      }
+      flushed = socket.write(chunk);
+    } else {
+      socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      flushed = socket.write('\r\n', 'latin1');
+      socket.uncork();
+    }
+    if (!flushed) this.stream.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    const request = this.request;
+    if (request.declaredLength >= 0) {
+      if (this.sent !== request.declaredLength) {
+        this.mismatch();
+        return;
+      }
+    } else this.conn.socket.write('0\r\n\r\n', 'latin1');
+    request.bodySent = true;
+    this.detach();
+    request.writer = null;
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.request.pool.fail(this.request, error);
+  };
+
+  private mismatch(): void {
+    this.request.pool.fail(
+      this.request,
+      new Http1Error(
+        'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+        `request body length does not match content-length ${this.request.declaredLength}`,
+      ),
+    );
+  }
+}
+
+function ignore(): void {}
+
+/** One socket to the upstream, with its listeners attached once for its whole life. */
+class Connection implements ResponseSink {
+  readonly socket: Socket;
+  readonly parser: ResponseParser;
+  request: Http1Request | null;
+  connected = false;
+  /** Destroyed, or the peer ended it: never written to again. */
+  closed = false;
+  /** In the pool's free list. */
+  idle = false;
+  error: Error | null = null;
+  keepAliveMs: number;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private connectTimer: NodeJS.Timeout | null;
+
+  constructor(
+    private readonly pool: Http1Pool,
+    request: Http1Request,
+    host: string,
+    port: number,
+    connectTimeout: number,
+    maxHeaderSize: number,
+  ) {
+    this.request = request;
+    this.keepAliveMs = pool.keepAliveTimeout;
+    this.parser = new ResponseParser(this, maxHeaderSize);
+    const socket = connect({ host, port, noDelay: true });
+    this.socket = socket;
+    socket.on('connect', this.onConnect);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('drain', this.onDrain);
+    this.connectTimer = setTimeout(this.onConnectTimeout, connectTimeout);
+    this.connectTimer.unref();
+  }
+
+  /** Sends `request` (the socket is connected and nothing else is in flight on it). */
+  send(request: Http1Request): void {
+    this.request = request;
+    request.conn = this;
+    request.state = SENT;
+    const socket = this.socket;
+    if (this.idle) {
+      this.idle = false;
+      socket.ref();
+    }
+    this.parser.reset(request.method === 'HEAD');
+    if (request.paused) socket.pause();
+    else if (socket.isPaused()) socket.resume();
+    const body = request.body;
+    if (body === null || body === undefined) {
+      request.bodySent = true;
+      socket.write(request.head, 'latin1');
+    } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+      request.bodySent = true;
+      socket.cork();
+      socket.write(request.head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    } else if (body.destroyed || body.readableEnded) {
+      // Its 'end' or 'error' was emitted already and would never reach the writer.
+      this.pool.fail(
+        request,
+        body.errored ?? new Http1Error('UND_ERR_INVALID_ARG', 'the request body was consumed'),
+      );
+    } else {
+      socket.write(request.head, 'latin1');
+      request.writer = new BodyWriter(request, this, body);
+    }
+  }
+
+  /** Makes the connection free: reading (to notice the peer closing it) and unref'd. */
+  makeIdle(): void {
+    this.idle = true;
+    const socket = this.socket;
+    socket.resume();
+    socket.unref();
+    if (this.idleTimer === null) {
+      this.idleTimer = setTimeout(this.onIdleTimeout, this.keepAliveMs);
+      this.idleTimer.unref();
+    } else this.idleTimer.refresh();
+  }
+
+  /** Lowers the idle time to the upstream's hint; false when the hint leaves no time at all. */
+  applyKeepAliveHint(hintMs: number): boolean {
+    const ms = Math.min(this.pool.keepAliveTimeout, hintMs - 1000);
+    if (ms <= 0) return false;
+    if (ms !== this.keepAliveMs) {
+      this.keepAliveMs = ms;
+      if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    return true;
+  }
+
+  destroy(error?: Error): void {
+    this.closed = true;
+    this.uncount();
+    this.socket.destroy(error);
+  }
+
+  /** Stops counting the socket as connected (once), when it is destroyed or closes. */
+  uncount(): void {
+    if (this.connected) {
+      this.connected = false;
+      this.pool.connectedCount--;
+    }
+  }
+
+  /** Stops timers once the socket is gone. */
+  dispose(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.idleTimer = null;
+    this.connectTimer = null;
+  }
+
+  onHead(statusCode: number, statusMessage: string, headers: IncomingHttpHeaders): boolean {
+    const request = this.request!;
+    request.handler.onResponseStart?.(request, statusCode, headers, statusMessage);
+    return request.state === SENT;
+  }
+
+  onBody(chunk: Buffer): boolean {
+    const request = this.request!;
+    request.handler.onResponseData?.(request, chunk);
+    return request.state === SENT;
+  }
+
+  private readonly onConnect = (): void => {
+    if (this.closed) return;
+    this.connected = true;
+    if (this.connectTimer !== null) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.pool.connectedCount++;
+    const request = this.request;
+    this.request = null;
+    if (request !== null) this.send(request);
+    else this.pool.release(this);
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    const request = this.request;
+    if (request === null) {
+      // Bytes nobody asked for (or past the response): the stream is out of step; drop it.
+      this.destroy();
+      return;
+    }
+    const parser = this.parser;
+    let offset: number;
+    try {
+      offset = parser.execute(chunk);
+    } catch (error) {
+      // A handler threw: it cannot take more of this response.
+      this.pool.fail(request, error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (request.state !== SENT) return; // aborted from a handler callback
+    if (offset === -1) {
+      this.pool.fail(request, parser.error!);
+      return;
+    }
+    if (!parser.finished) return;
+    // Reused only when nothing is left over: not a byte past the response, none of the request.
+    let reusable = parser.keepAlive && offset === chunk.length && request.bodySent && !request.closeRequested;
+    if (reusable && parser.keepAliveHint !== -1) reusable = this.applyKeepAliveHint(parser.keepAliveHint);
+    this.pool.complete(request, this, parser.trailers, reusable);
+  };
+
+  private readonly onEnd = (): void => {
+    // The peer half-closed. A close-delimited body ends here; anything else in flight is cut.
+    this.closed = true;
+    const request = this.request;
+    if (request !== null && request.state === SENT && this.parser.finish()) {
+      this.pool.complete(request, this, this.parser.trailers, false);
+    }
+    this.destroy();
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.error ??= error;
+  };
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    this.dispose();
+    // A request bound to it (connecting or sent) fails with the socket's own error when it had one
+    // (ECONNREFUSED, ECONNRESET, a connect timeout), else as a reset.
+    const request = this.request;
+    this.request = null;
+    if (request !== null) this.pool.fail(request, this.error ?? connectionReset());
+    this.pool.closed(this);
+  };
+
+  private readonly onDrain = (): void => {
+    this.request?.writer?.drained();
+  };
+
+  private readonly onIdleTimeout = (): void => {
+    if (this.idle) this.destroy();
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    this.connectTimer = null;
+    if (!this.connected) {
+      this.destroy(new Http1Error('UND_ERR_CONNECT_TIMEOUT', 'timed out connecting to the upstream'));
+    }
+  };
+}
+
+/**
+ * A keep-alive pool of HTTP/1.1 connections to one origin, dispatching with undici 7's handler
+ * API (`onRequestStart` … `onResponseEnd`/`onResponseError`). One request per socket at a time
+ * (no pipelining); free sockets are reused last-in first-out, so the least used ones time out.
+ */
+export class Http1Pool {
+  readonly keepAliveTimeout: number;
+  /** Maintained by connections; read through `stats`. */
+  connectedCount = 0;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly hostHeader: string;
+  private readonly maxConnections: number;
+  private readonly maxHeaderSize: number;
+  private readonly connectTimeout: number;
+  private readonly free: Connection[] = [];
+  private readonly connections = new Set<Connection>();
+  private queue: Http1Request[] = [];
+  private queueHead = 0;
+  private pendingCount = 0;
+  private runningCount = 0;
+  private closing = false;
+  private destroyed = false;
+  private idleWaiters: (() => void)[] = [];
+  private closeWaiters: (() => void)[] = [];
+
+  constructor(origin: string, options: Http1PoolOptions) {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:')
+      throw new TypeError(`Http1Pool origin should be http://host:port, got ${origin}`);
+    const connections = options.connections ?? null;
+    if (connections !== null && !(Number.isInteger(connections) && connections > 0))
+      throw new TypeError(`Http1Pool connections should be a positive integer or null, got ${connections}`);
+    if (!(options.keepAliveTimeout > 0))
+      throw new TypeError(`Http1Pool keepAliveTimeout should be positive, got ${options.keepAliveTimeout}`);
+    this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port === '' ? 80 : Number(url.port);
+    this.hostHeader = url.host;
+    this.maxConnections = connections ?? Number.POSITIVE_INFINITY;
+    this.keepAliveTimeout = options.keepAliveTimeout;
+    this.maxHeaderSize = options.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE;
+    this.connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  }
+
+  get stats(): Http1PoolStats {
+    return {
+      connected: this.connectedCount,
+      free: this.free.length,
+      pending: this.pendingCount,
+      running: this.runningCount,
+    };
+  }
+
+  /**
+   * Sends a request; the handler hears about it through its callbacks (`onRequestStart` before
+   * this returns). Returns false when the pool is closed (the handler got `onResponseError`).
+   */
+  dispatch(options: Http1DispatchOptions, handler: Http1Handler): boolean {
+    const body = options.body;
+    const request = new Http1Request(this, handler, options.method, body);
+    let error: Error | null = null;
+    try {
+      const bodyLength =
+        body === null || body === undefined
+          ? -2
+          : typeof body === 'string'
+            ? Buffer.byteLength(body)
+            : Buffer.isBuffer(body)
+              ? body.length
+              : body instanceof Readable
+                ? -1
+                : -3;
+      if (bodyLength === -3) throw new Http1Error('UND_ERR_INVALID_ARG', 'unsupported request body type');
+      request.head = buildRequestHead(
+        request,
+        options.method,
+        options.path,
+        options.headers,
+        this.hostHeader,
+        bodyLength,
+      );
+    } catch (thrown) {
+      error = thrown as Error;
+    }
+    if (error === null && this.closing) {
+      error = this.destroyed
+        ? new Http1Error('UND_ERR_DESTROYED', 'the upstream pool was destroyed')
+        : new Http1Error('UND_ERR_CLOSED', 'the upstream pool is closed');
+    }
+    handler.onRequestStart?.(request, REQUEST_CONTEXT);
+    if (request.state === DONE) return !this.closing; // aborted from onRequestStart
+    if (error !== null) {
+      this.fail(request, error);
+      return !this.closing;
+    }
+    request.state = QUEUED;
+    this.pendingCount++;
+    if (this.queueHead === this.queue.length) {
+      // Nothing waits: the common case skips the queue.
+      if (this.assign(request)) return true;
+    }
+    this.queue.push(request);
+    return true;
+  }
+
+  /** Stops new dispatches; resolves once the dispatched ones finished and every socket closed. */
+  close(): Promise<void> {
+    this.closing = true;
+    const done = new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+    });
+    this.checkIdle();
+    return done.then(() => this.closeSockets());
+  }
+
+  /** Stops everything now: requests in flight or queued get `onResponseError(reason)`. */
+  destroy(reason?: Error): Promise<void> {
+    this.closing = true;
+    this.destroyed = true;
+    const error = reason ?? new Http1Error('UND_ERR_DESTROYED', 'the upstream pool was destroyed');
+    const queue = this.queue;
+    for (let i = this.queueHead; i < queue.length; i++) {
+      const request = queue[i]!;
+      if (request.state !== DONE) this.fail(request, error);
+    }
+    this.queue = [];
+    this.queueHead = 0;
+    for (const conn of [...this.connections]) {
+      const request = conn.request;
+      if (request !== null && request.state !== DONE) this.fail(request, error);
+    }
+    return this.closeSockets();
+  }
+
+  /** Ends `request` with an error (at most once) and drops the connection it was on. */
+  fail(request: Http1Request, error: Error): void {
+    const state = request.state;
+    if (state === DONE) return;
+    request.state = DONE;
+    if (state === QUEUED) this.pendingCount--;
+    else if (state !== NEW) this.runningCount--;
+    this.detachRequest(request);
+    try {
+      request.handler.onResponseError?.(request, error);
+    } catch {
+      // The handler's own failure has nowhere to go; the request is over either way.
+    }
+    this.checkIdle();
+  }
+
+  /** The response ended; `reusable` when the connection may carry another request. */
+  complete(request: Http1Request, conn: Connection, trailers: IncomingHttpHeaders, reusable: boolean): void {
+    request.state = DONE;
+    this.runningCount--;
+    if (reusable) {
+      conn.request = null;
+      request.conn = null;
+      this.release(conn);
+    } else {
+      this.detachRequest(request);
+    }
+    try {
+      request.handler.onResponseEnd?.(request, trailers);
+    } catch {
+      // As in fail(): the response is complete; a throwing handler cannot undo that.
+    }
+    this.checkIdle();
+  }
+
+  /** A connected socket is free: it takes the next queued request or joins the free list. */
+  release(conn: Connection): void {
+    if (conn.closed || this.closing) {
+      if (this.closing && !conn.closed) conn.destroy();
+      return;
+    }
+    const next = this.nextQueued();
+    if (next !== null) {
+      this.pendingCount--;
+      this.runningCount++;
+      conn.send(next);
+      return;
+    }
+    conn.makeIdle();
+    this.free.push(conn);
+  }
+
+  /** A socket closed: forget it and let a queued request open another. */
+  closed(conn: Connection): void {
+    this.connections.delete(conn);
+    conn.uncount();
+    if (conn.idle) {
+      conn.idle = false;
+      const index = this.free.lastIndexOf(conn);
+      if (index !== -1) this.free.splice(index, 1);
+    }
+    if (this.connections.size === 0 && this.closeWaiters.length > 0) {
+      const waiters = this.closeWaiters;
+      this.closeWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (!this.closing) this.pump();
+  }
+
+  /** Gives `request` a socket now if one is free or may be opened; false to queue it. */
+  private assign(request: Http1Request): boolean {
+    const free = this.free;
+    while (free.length > 0) {
+      const conn = free.pop()!;
+      conn.idle = false;
+      // A socket the peer is closing (its 'end' not handled yet) is never written to.
+      if (conn.closed || conn.socket.readyState !== 'open') {
+        conn.destroy();
+        continue;
+      }
+      this.pendingCount--;
+      this.runningCount++;
+      conn.send(request);
+      return true;
+    }
+    if (this.connections.size >= this.maxConnections) return false;
+    this.pendingCount--;
+    this.runningCount++;
+    request.state = CONNECTING;
+    const conn = new Connection(this, request, this.host, this.port, this.connectTimeout, this.maxHeaderSize);
+    request.conn = conn;
+    this.connections.add(conn);
+    return true;
+  }
+
+  private pump(): void {
+    for (;;) {
+      const request = this.peekQueued();
+      if (request === null || !this.assign(request)) return;
+      this.queueHead++;
+      this.compactQueue();
+    }
+  }
+
+  private nextQueued(): Http1Request | null {
+    const request = this.peekQueued();
+    if (request !== null) {
+      this.queueHead++;
+      this.compactQueue();
+    }
+    return request;
+  }
+
+  /** The first queued request still waiting (aborted ones are skipped). */
+  private peekQueued(): Http1Request | null {
+    const queue = this.queue;
+    while (this.queueHead < queue.length) {
+      const request = queue[this.queueHead]!;
+      if (request.state === QUEUED) return request;
+      this.queueHead++;
+    }
+    this.compactQueue();
+    return null;
+  }
+
+  private compactQueue(): void {
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Unhooks a finished request from its connection, which cannot be reused. */
+  private detachRequest(request: Http1Request): void {
+    const writer = request.writer;
+    if (writer !== null) {
+      request.writer = null;
+      writer.detach();
+    }
+    const conn = request.conn;
+    request.conn = null;
+    if (conn !== null) {
+      if (conn.request === request) conn.request = null;
+      if (!conn.closed) conn.destroy();
+    }
+  }
+
+  private checkIdle(): void {
+    if (!this.closing || this.runningCount > 0 || this.pendingCount > 0 || this.idleWaiters.length === 0)
+      return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private closeSockets(): Promise<void> {
+    for (const conn of [...this.connections]) if (!conn.socket.destroyed) conn.destroy();
+    this.free.length = 0;
+    if (this.connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.closeWaiters.push(resolve);
+    });
+  }
+}
