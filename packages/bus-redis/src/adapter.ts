@@ -18,10 +18,11 @@ import {
   positiveIntegerOption,
 } from '@flotilla/core';
 import { Redis } from 'ioredis';
-import { RedisConsumer } from './consumer.js';
+import { type ConsumerContext, RedisConsumer } from './consumer.js';
 import { RedisDeadLetterStore } from './dead-letters.js';
 import { wrapRedis } from './errors.js';
 import { Keys } from './keys.js';
+import { OrderedRedisConsumer } from './ordered-consumer.js';
 import { RedisReplyChannel } from './replies.js';
 import { type ScriptedRedis, withScripts } from './scripts.js';
 
@@ -42,6 +43,10 @@ export interface RedisAdapterOptions {
   pollIntervalMs?: number;
   /** How long an untaken reply is kept; default 60 s. */
   replyTtlMs?: number;
+  /** TTL of an ordered group's lease: how long a crashed active consumer holds its group up; default 10 s. */
+  leaseTtlMs?: number;
+  /** How often a standby ordered consumer tries to become the active one; default 1 s. */
+  standbyRetryMs?: number;
   /** Trimming of topic streams (MAXLEN ~ or MINID ~); default `{ maxLen: 1_000_000 }`. */
   trim?: StreamTrim;
   logger?: Logger;
@@ -54,7 +59,7 @@ const positive = (field: string, value: number): number =>
 export class RedisBusAdapter implements BusAdapter {
   readonly name = 'redis';
   readonly capabilities: AdapterCapabilities = {
-    orderedDelivery: 'none',
+    orderedDelivery: 'per-key',
     requestReply: true,
     partitions: false,
     // Only as durable as the server's persistence (AOF with appendfsync always); see the README.
@@ -70,6 +75,8 @@ export class RedisBusAdapter implements BusAdapter {
   private readonly visibilityTimeoutMs: number;
   private readonly pollIntervalMs: number;
   private readonly replyTtlMs: number;
+  private readonly leaseTtlMs: number;
+  private readonly standbyRetryMs: number;
   private readonly trimArgs: (string | number)[];
   private readonly logger: Logger;
   private redis: ScriptedRedis | undefined;
@@ -91,6 +98,8 @@ export class RedisBusAdapter implements BusAdapter {
     this.visibilityTimeoutMs = positive('visibilityTimeoutMs', options.visibilityTimeoutMs ?? 30_000);
     this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 1000);
     this.replyTtlMs = positive('replyTtlMs', options.replyTtlMs ?? 60_000);
+    this.leaseTtlMs = positive('leaseTtlMs', options.leaseTtlMs ?? 10_000);
+    this.standbyRetryMs = positive('standbyRetryMs', options.standbyRetryMs ?? 1000);
     const trim = options.trim ?? { maxLen: 1_000_000 };
     this.trimArgs =
       trim === false
@@ -111,11 +120,15 @@ export class RedisBusAdapter implements BusAdapter {
     };
   }
 
-  /** A new connection of this adapter; `blocking` ones never time a command out. */
-  private connection(blocking: boolean): Redis {
+  /**
+   * A new connection of this adapter; `blocking` ones never time a command out. Without `resend`
+   * a command whose reply was lost with the connection fails instead of being sent again.
+   */
+  private connection(blocking: boolean, resend = true): Redis {
     const redis = new Redis(this.url, {
       connectionName: this.connectionName,
       maxRetriesPerRequest: blocking ? null : 20,
+      autoResendUnfulfilledCommands: resend,
       enableAutoPipelining: !blocking,
       retryStrategy: (times) => Math.min(2000, 50 * 2 ** Math.min(times, 6)),
     });
@@ -174,20 +187,25 @@ export class RedisBusAdapter implements BusAdapter {
   async consume(spec: ConsumeSpec, handler: DeliveryHandler): Promise<Consumer> {
     const redis = this.requireRedis();
     await this.declareGroup(spec.topic, spec.group);
-    const consumer = new RedisConsumer(
-      {
-        redis,
-        reader: this.connection(true),
-        keys: this.keys,
-        logger: this.logger.child({ topic: spec.topic, group: spec.group }),
-        name: `${this.instanceId}.${newId()}`,
-        visibilityTimeoutMs: this.visibilityTimeoutMs,
-        pollIntervalMs: this.pollIntervalMs,
-        declare: () => this.declareGroup(spec.topic, spec.group),
-      },
-      spec,
-      handler,
-    );
+    const ctx: ConsumerContext = {
+      redis,
+      // An ordered consumer reads under its lease on this connection: a read resent after a
+      // reconnect would skip the entries of the lost reply, so it fails and the consumer reads
+      // its pending entries back instead.
+      reader: this.connection(true, !spec.ordered),
+      keys: this.keys,
+      logger: this.logger.child({ topic: spec.topic, group: spec.group }),
+      name: `${this.instanceId}.${newId()}`,
+      visibilityTimeoutMs: this.visibilityTimeoutMs,
+      pollIntervalMs: this.pollIntervalMs,
+      declare: () => this.declareGroup(spec.topic, spec.group),
+    };
+    const consumer = spec.ordered
+      ? new OrderedRedisConsumer(ctx, spec, handler, {
+          leaseTtlMs: this.leaseTtlMs,
+          standbyRetryMs: this.standbyRetryMs,
+        })
+      : new RedisConsumer(ctx, spec, handler);
     this.consumers.add(consumer);
     return {
       close: async () => {

@@ -30,28 +30,30 @@ export interface ConsumerContext {
  * visibility timeout (held by a consumer that died).
  */
 export class RedisConsumer implements Consumer {
-  private running = true;
-  private abandoned = false;
-  private readonly inFlight = new Map<string, Entry>();
+  protected running = true;
+  protected abandoned = false;
+  protected readonly inFlight = new Map<string, Entry>();
   private wakePending = false;
   private waiter: (() => void) | undefined;
   private idle: (() => void) | undefined;
   private readonly loop: Promise<void>;
   private readonly renewTimer: NodeJS.Timeout;
-  private readonly streams: readonly [string, string];
+  protected readonly streams: readonly [string, string];
   private readonly cursors = new Map<string, string>();
-  private nextMaintenance = 0;
-  private readHistory = false;
-  private readerId: string | undefined;
+  protected nextMaintenance = 0;
+  protected readHistory = false;
+  protected readerId: string | undefined;
   private readonly acks: AckBatcher;
-  private readonly owner: DeliveryOwner;
+  protected readonly owner: DeliveryOwner;
+  protected readonly leaseKey: string;
 
   constructor(
-    private readonly ctx: ConsumerContext,
+    protected readonly ctx: ConsumerContext,
     readonly spec: ConsumeSpec,
-    private readonly handler: DeliveryHandler,
+    protected readonly handler: DeliveryHandler,
   ) {
     this.streams = [ctx.keys.topic(spec.topic), ctx.keys.retry(spec.topic, spec.group)];
+    this.leaseKey = ctx.keys.lease(spec.topic, spec.group);
     this.acks = new AckBatcher(ctx.redis, this.streams[0], spec.group);
     this.owner = {
       ctx,
@@ -59,13 +61,23 @@ export class RedisConsumer implements Consumer {
       group: spec.group,
       abandoned: () => this.abandoned,
       // A topic entry is only acknowledged (other groups still read it): batched XACKs. A retry
-      // copy is acknowledged and deleted in one script, so no settled copy is left behind.
-      acknowledge: (entry) =>
-        entry.copy
-          ? ctx.redis.flotillaBusAck(entry.stream, spec.group, entry.id, 1)
+      // copy is acknowledged and deleted in one script, so no settled copy is left behind. An
+      // ordered consumer acknowledges every entry through that script, fenced by its lease token.
+      acknowledge: (entry, token) =>
+        entry.copy || token !== ''
+          ? ctx.redis.flotillaBusAck(
+              entry.stream,
+              this.leaseKey,
+              spec.group,
+              entry.id,
+              entry.copy ? 1 : 0,
+              token,
+            )
           : this.acks.ack(entry.id),
       settled: (entry) => this.settled(keyOf(entry)),
       promote: () => this.promote(),
+      leaseKey: this.leaseKey,
+      leaseLost: (token) => this.leaseLost(token),
     };
     this.renewTimer = setInterval(
       () => void this.renew(),
@@ -119,11 +131,16 @@ export class RedisConsumer implements Consumer {
     this.wake();
   }
 
-  private get group(): string {
+  protected get group(): string {
     return this.spec.group;
   }
 
+  /** A settle was refused by the lease fence (only ordered consumers settle with a token). */
+  protected leaseLost(_token: string): void {}
+
   private async run(): Promise<void> {
+    // Starts after the constructor returned, so a subclass's fields exist when its overrides run.
+    await Promise.resolve();
     while (this.running) {
       try {
         const free = this.spec.concurrency - this.inFlight.size;
@@ -143,7 +160,7 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  private async read(free: number): Promise<void> {
+  protected async read(free: number): Promise<void> {
     if (this.readerId === undefined) this.readerId = String(await this.ctx.reader.call('CLIENT', 'ID'));
     const block = Math.max(1, Math.min(this.ctx.pollIntervalMs, this.nextMaintenance - Date.now()));
     const reply = (await this.ctx.reader.call(
@@ -173,7 +190,7 @@ export class RedisConsumer implements Consumer {
    * lost with the connection). XPENDING finds them without touching their delivery count; XCLAIM
    * counts this as the redelivery it is.
    */
-  private async history(free: number): Promise<void> {
+  protected async history(free: number): Promise<void> {
     this.readHistory = false;
     for (const stream of this.streams) {
       const pending = (await this.ctx.redis.call(
@@ -200,7 +217,7 @@ export class RedisConsumer implements Consumer {
   }
 
   /** Promotes due retries and claims entries whose consumer stopped renewing them. */
-  private async maintain(free: number): Promise<void> {
+  protected async maintain(free: number): Promise<void> {
     this.nextMaintenance = Date.now() + this.ctx.pollIntervalMs;
     await this.promote();
     if (Math.random() < 1 / 30) {
@@ -235,7 +252,7 @@ export class RedisConsumer implements Consumer {
   }
 
   /** Dispatches entries that were delivered before, with their delivery count from XPENDING. */
-  private async dispatchClaimed(stream: string, entries: RawEntry[]): Promise<number> {
+  protected async dispatchClaimed(stream: string, entries: RawEntry[]): Promise<number> {
     let count = 0;
     for (const [id, fields] of entries) {
       if (fields === null) {
@@ -256,7 +273,7 @@ export class RedisConsumer implements Consumer {
     return count;
   }
 
-  private async wait(ms: number): Promise<void> {
+  protected async wait(ms: number): Promise<void> {
     if (!this.wakePending) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
@@ -271,7 +288,7 @@ export class RedisConsumer implements Consumer {
     this.wakePending = false;
   }
 
-  private dispatch(entry: Entry, deliveries: number): void {
+  protected dispatch(entry: Entry, deliveries: number): void {
     const key = keyOf(entry);
     if (this.inFlight.has(key)) return;
     this.inFlight.set(key, entry);
@@ -285,7 +302,7 @@ export class RedisConsumer implements Consumer {
     );
   }
 
-  private settled(key: string): void {
+  protected settled(key: string): void {
     if (!this.inFlight.delete(key)) return;
     if (this.inFlight.size === 0) this.idle?.();
     this.wake();
@@ -307,6 +324,6 @@ export class RedisConsumer implements Consumer {
 }
 
 /** Key of an entry in the consumer's in-flight map. */
-function keyOf(entry: Entry): string {
+export function keyOf(entry: Entry): string {
   return `${entry.stream} ${entry.id}`;
 }

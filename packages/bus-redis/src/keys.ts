@@ -20,6 +20,11 @@ export class Keys {
     return `${this.prefix}delayed:${topic}:${group}`;
   }
 
+  /** The lease naming the active consumer of an ordered group (a token, with a TTL). */
+  lease(topic: string, group: string): string {
+    return `${this.prefix}lease:${topic}:${group}`;
+  }
+
   /** Hash of dead-letter records by id. */
   get deadLetters(): string {
     return `${this.prefix}dlq`;
