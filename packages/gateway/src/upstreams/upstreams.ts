@@ -179,12 +179,18 @@ function isRefused(error: unknown): boolean {
   return false;
 }
 
+/** The upstream's bytes were not HTTP (the pool's `HPE_*` errors, as undici's parser names them). */
+function isProtocolError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('HPE_');
+}
+
 /**
- * Connection-level failures become 502 problems. They stay retryable (to another instance) only
+ * Connection-level failures and malformed responses become 502 problems. They stay retryable (to another instance) only
  * while nothing of the body was sent; the retry policy reads that flag.
  */
 function upstreamError(error: unknown, upstream: string, state: AttemptState): unknown {
-  if (isAbortError(error) || !isConnectionError(error)) return error;
+  if (isAbortError(error) || !(isConnectionError(error) || isProtocolError(error))) return error;
   const code = (error as { code?: string }).code ?? 'ERROR';
   return new BadGatewayError(`Upstream ${upstream} failed: ${code}`, {
     cause: error,
