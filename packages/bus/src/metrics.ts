@@ -1,4 +1,5 @@
-import { Counter, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, register as globalRegistry, Histogram, type Registry } from 'prom-client';
+import { readOutboxBacklog } from './outbox/backlog.js';
 
 /** How a delivery was settled. */
 export type HandledOutcome = 'ack' | 'retry' | 'dead_letter';
@@ -15,6 +16,8 @@ interface Instruments {
   readonly published: Counter<'topic'>;
   readonly handled: Counter<'topic' | 'group' | 'outcome'>;
   readonly duration: Histogram<'topic' | 'group'>;
+  readonly outboxPending: Gauge<'topic'>;
+  readonly outboxOldestAge: Gauge<'topic'>;
 }
 
 /** One set of metric objects per registry: prom-client refuses a name registered twice. */
@@ -43,6 +46,30 @@ function instruments(registry: Registry): Instruments {
         labelNames: ['topic', 'group'],
         buckets: BUCKETS,
         registers,
+      }),
+      // Read at scrape time from the outboxes of the relays running in this process (both
+      // gauges share one query), so a service with an outbox reports them without wiring.
+      outboxPending: new Gauge({
+        name: 'flotilla_bus_outbox_pending',
+        help: 'Outbox rows committed but not yet confirmed published, by topic',
+        labelNames: ['topic'],
+        registers,
+        async collect() {
+          const backlog = await readOutboxBacklog();
+          this.reset();
+          for (const { topic, pending } of backlog) this.set({ topic }, pending);
+        },
+      }),
+      outboxOldestAge: new Gauge({
+        name: 'flotilla_bus_outbox_oldest_age_seconds',
+        help: 'Age of the oldest outbox row not yet confirmed published, by topic; 0 when none',
+        labelNames: ['topic'],
+        registers,
+        async collect() {
+          const backlog = await readOutboxBacklog();
+          this.reset();
+          for (const { topic, oldestAgeSeconds } of backlog) this.set({ topic }, oldestAgeSeconds);
+        },
       }),
     };
     instrumentsByRegistry.set(registry, found);

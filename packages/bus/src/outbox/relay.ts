@@ -3,6 +3,7 @@ import { type Clock, createLogger, type Logger, sleep, systemClock } from '@flot
 import type { Notification, Pool, PoolClient } from 'pg';
 import type { TransportMessage } from '../adapter.js';
 import { assertInteger } from '../names.js';
+import { type BacklogTracking, trackOutboxBacklog } from './backlog.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import { deletePublished, relayBatch } from './relay-batch.js';
 
@@ -45,6 +46,7 @@ export class OutboxRelay {
   private wake: (() => void) | undefined;
   private abort = new AbortController();
   private lastCleanup = 0;
+  private backlog: BacklogTracking | undefined;
 
   constructor(options: OutboxRelayOptions) {
     this.options = {
@@ -67,10 +69,14 @@ export class OutboxRelay {
     return this.client !== undefined;
   }
 
-  /** Starts relaying in the background. */
+  /**
+   * Starts relaying in the background. While it runs, the outbox backlog appears in every
+   * registry with bus metrics (`flotilla_bus_outbox_pending`, `…_oldest_age_seconds`).
+   */
   start(): this {
     if (!this.running) {
       this.running = true;
+      this.backlog = trackOutboxBacklog(this.options.pool, this.logger);
       this.abort = new AbortController();
       this.loop = this.run();
     }
@@ -84,6 +90,8 @@ export class OutboxRelay {
     this.wake?.();
     await this.loop;
     this.loop = undefined;
+    this.backlog?.release();
+    this.backlog = undefined;
   }
 
   private async run(): Promise<void> {
@@ -95,7 +103,7 @@ export class OutboxRelay {
         }
         const client = this.client as PoolClient;
         const deleteOnPublish = this.options.retainPublishedMs === 0;
-        const count = await relayBatch(client, this.options.publish, this.options.batchSize, deleteOnPublish);
+        const count = await relayBatch(client, this.publish, this.options.batchSize, deleteOnPublish);
         if (!deleteOnPublish && this.clock.now() - this.lastCleanup >= this.options.cleanupIntervalMs) {
           this.lastCleanup = this.clock.now();
           await deletePublished(client, this.options.retainPublishedMs);
@@ -133,6 +141,11 @@ export class OutboxRelay {
     this.logger.info('outbox relay is active');
     return true;
   }
+
+  private readonly publish = async (messages: readonly TransportMessage[]): Promise<void> => {
+    await this.options.publish(messages);
+    this.backlog?.published(new Set(messages.map((m) => m.topic)));
+  };
 
   private readonly onNotification = (message: Notification) => {
     if (message.channel === OUTBOX_CHANNEL) this.wake?.();
