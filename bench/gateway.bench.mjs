@@ -239,12 +239,20 @@ function toMs(text) {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-/** Runs wrk against `url` (with `headers`); returns req/s, p50 and p99 in ms, and errors. */
-function wrk(url, seconds = DURATION_S, headers = {}) {
+/**
+ * Runs wrk against `url` (with `headers`); returns req/s, p50 and p99 in ms, and errors. With
+ * `paced`, each connection waits `paced.thinkMs` between its requests (a Lua `delay()`), so the
+ * rate is about connections ÷ (think time + latency) whatever the target's capacity.
+ */
+function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined) {
   const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const run = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...extra, url], {
-    encoding: 'utf8',
-  });
+  const connections = paced?.connections ?? CONNECTIONS;
+  const script = paced ? ['-s', paced.script] : [];
+  const run = spawnSync(
+    'wrk',
+    ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...script, ...extra, url],
+    { encoding: 'utf8' },
+  );
   if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr}`);
   const out = run.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -346,8 +354,45 @@ async function main() {
       errors: r.errors ?? r.note,
     })),
   );
+  // Added latency at half of capacity: every target at the same paced rate, half of what the
+  // plain route sustained, on the trivial upstream. wrk2 (a fixed-rate wrk) is not packaged
+  // here, so the rate comes from think time: connections = rate × (think + a little latency).
+  const plainRps = results.find(
+    (r) => r.upstream === 'trivial JSON' && r.target === 'flotilla plain route',
+  )?.rps;
+  const paced = [];
+  if (plainRps) {
+    const thinkMs = 5;
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-paced-'));
+    const script = join(dir, 'paced.lua');
+    writeFileSync(script, `function delay() return ${thinkMs} end\n`);
+    const rate = plainRps / 2;
+    const connections = Math.max(1, Math.round((rate * (thinkMs + 0.3)) / 1000));
+    for (const t of targets.filter(
+      (x) => !x.skipped && !x.name.includes('workers') && !x.name.includes('fastify'),
+    )) {
+      wrk(t.json, 1, t.headers, { connections, script });
+      paced.push({ target: t.name, ...wrk(t.json, DURATION_S, t.headers, { connections, script }) });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    const direct = paced.find((r) => r.target === 'direct');
+    for (const row of paced) row['added p99 ms'] = direct ? row.p99 - direct.p99 : undefined;
+    console.log(
+      `\nAt half of the plain route's capacity (${Math.round(rate)} req/s asked, ${connections} connections, ${thinkMs} ms think time):`,
+    );
+    printTable(
+      paced.map((r) => ({
+        target: r.target,
+        'req/s': r.rps,
+        'p50 ms': r.p50,
+        'p99 ms': r.p99,
+        'added p99 ms': r['added p99 ms'],
+        errors: r.errors,
+      })),
+    );
+  }
   console.log(
-    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, loadAverage: (await import('node:os')).loadavg(), results })}`,
+    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, loadAverage: (await import('node:os')).loadavg(), results, halfCapacity: paced })}`,
   );
   await Promise.all([
     json.stop(),
