@@ -241,7 +241,7 @@ function toMs(text) {
 
 /**
  * Runs wrk against `url` (with `headers`); returns req/s, p50 and p99 in ms, and errors. With
- * `paced`, each connection waits `paced.thinkMs` between its requests (a Lua `delay()`), so the
+ * `paced`, each connection waits a random think time between its requests (a Lua `delay()`), so the
  * rate is about connections ÷ (think time + latency) whatever the target's capacity.
  */
 function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined) {
@@ -365,7 +365,8 @@ async function main() {
     const thinkMs = 5;
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-paced-'));
     const script = join(dir, 'paced.lua');
-    writeFileSync(script, `function delay() return ${thinkMs} end\n`);
+    // Uniform 0–2×think (mean = think): fixed delays line connections up into bursts.
+    writeFileSync(script, `function delay() return math.random(0, ${2 * thinkMs}) end\n`);
     const rate = plainRps / 2;
     const connections = Math.max(1, Math.round((rate * (thinkMs + 0.3)) / 1000));
     for (const t of targets.filter(
@@ -378,7 +379,7 @@ async function main() {
     const direct = paced.find((r) => r.target === 'direct');
     for (const row of paced) row['added p99 ms'] = direct ? row.p99 - direct.p99 : undefined;
     console.log(
-      `\nAt half of the plain route's capacity (${Math.round(rate)} req/s asked, ${connections} connections, ${thinkMs} ms think time):`,
+      `\nAt half of the plain route's capacity (${Math.round(rate)} req/s asked, ${connections} connections, ${thinkMs} ms mean think time):`,
     );
     printTable(
       paced.map((r) => ({
