@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamExchange } from '../exchange.js';
-import { RawServer, Recorder } from './fixtures/servers.js';
-import { type Http1DispatchOptions, Http1Pool } from './pool.js';
+import { OK, RawServer, Recorder, send, until } from './fixtures/servers.js';
+import { Http1Pool } from './pool.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -32,21 +32,6 @@ function pool(origin: string, connections?: number): Http1Pool {
   cleanups.push(() => p.destroy());
   return p;
 }
-
-function send(
-  p: Http1Pool,
-  options: Partial<Http1DispatchOptions> = {},
-  recorder = new Recorder(),
-): Promise<Recorder> {
-  p.dispatch({ method: 'GET', path: '/', headers: {}, body: null, ...options }, recorder);
-  return recorder.done;
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
 /** A Readable that records whether anyone pulled from it. */
 function trackedBody(chunks: (string | Buffer)[]): Readable & { pulled: boolean } {

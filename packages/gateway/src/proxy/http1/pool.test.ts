@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawServer, Recorder } from './fixtures/servers.js';
-import { type Http1DispatchOptions, Http1Pool, type Http1PoolOptions } from './pool.js';
+import { OK, RawServer, send, until } from './fixtures/servers.js';
+import { Http1Pool, type Http1PoolOptions } from './pool.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -37,21 +37,6 @@ function pool(origin: string, options: Partial<Http1PoolOptions> = {}): Http1Poo
   cleanups.push(() => p.destroy());
   return p;
 }
-
-function send(
-  p: Http1Pool,
-  options: Partial<Http1DispatchOptions> = {},
-  recorder = new Recorder(),
-): Promise<Recorder> {
-  p.dispatch({ method: 'GET', path: '/', headers: {}, body: null, ...options }, recorder);
-  return recorder.done;
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-}
-
-const OK = 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok';
 
 describe('Http1Pool keep-alive', () => {
   it('serves many sequential requests over one upstream connection', async () => {
