@@ -12,7 +12,7 @@ import { FeatureBuilder, type RouteFeatures } from './features/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RequestBody } from './proxy/body.js';
 import { clientClosed } from './proxy/client-closed.js';
-import { deadlineOf } from './proxy/deadline.js';
+import { deadlineOf, withinDeadline } from './proxy/deadline.js';
 import type { UpstreamExchange } from './proxy/exchange.js';
 import { answerFailure } from './proxy/failure.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './proxy/headers.js';
@@ -282,30 +282,31 @@ export class Gateway {
     const upstreams = this.upstreams;
     const metrics = this.metrics;
     const policy = upstreams.policies.pipeline(route, leg);
-    try {
-      const exchange = await policy.execute(
-        async (ctx) => {
-          const previous = state.current;
-          // An earlier attempt cut off by its per-try timeout is still running: stop it.
-          if (previous) previous.abort(new Error('attempt timed out'));
-          headers[Headers.deadline] = String(Math.floor(ctx.deadline ?? deadline));
-          const sent = performance.now();
-          const result = await upstreams.send(
-            leg,
-            {
-              path,
-              method,
-              headers: headers as Record<string, string>,
-              body: hasBody ? new RequestBody(req, state.body, limit) : null,
-            },
-            state,
-          );
-          metrics?.upstreamDuration(leg.key, (performance.now() - sent) / 1000);
-          if (result.statusCode >= 500) throw new UpstreamStatusError(result);
-          return result;
+    const attempt = async (ctx: { readonly deadline: number | undefined }): Promise<UpstreamExchange> => {
+      const previous = state.current;
+      // An earlier attempt cut off by its per-try timeout is still running: stop it.
+      if (previous) previous.abort(new Error('attempt timed out'));
+      headers[Headers.deadline] = String(Math.floor(ctx.deadline ?? deadline));
+      const sent = performance.now();
+      const result = await upstreams.send(
+        leg,
+        {
+          path,
+          method,
+          headers: headers as Record<string, string>,
+          body: hasBody ? new RequestBody(req, state.body, limit) : null,
         },
-        { deadline, idempotent: !hasBody && isIdempotentMethod(method) },
+        state,
       );
+      metrics?.upstreamDuration(leg.key, (performance.now() - sent) / 1000);
+      if (result.statusCode >= 500) throw new UpstreamStatusError(result);
+      return result;
+    };
+    try {
+      const exchange =
+        policy.kind === 'timeout'
+          ? await withinDeadline(attempt, deadline, state)
+          : await policy.execute(attempt, { deadline, idempotent: !hasBody && isIdempotentMethod(method) });
       this.relay(res, route, exchange, requestId, admitted);
     } catch (error) {
       // An upstream's own 5xx answer is relayed, not replaced.
