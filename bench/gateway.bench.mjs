@@ -187,12 +187,35 @@ async function waitForHttp(url) {
   }
 }
 
-/** nginx with `workers` workers and keep-alive to both upstreams, or a reason it cannot run. */
-async function startNginx(json, slow, workers = 1) {
+// What Flotilla adds to every proxied request and response (forwarding, request id, trace
+// context, deadline; the secure headers and the request id echo), for an nginx doing the same.
+const SAME_HEADERS = `
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    proxy_set_header X-Forwarded-Host $host;
+    proxy_set_header X-Request-Id $request_id;
+    proxy_set_header traceparent "00-$request_id-b7ad6b7169203331-01";
+    proxy_set_header X-Flotilla-Deadline $msec;
+    add_header x-request-id $request_id always;
+    add_header strict-transport-security "max-age=31536000; includeSubDomains" always;
+    add_header x-content-type-options nosniff always;
+    add_header x-frame-options DENY always;
+    add_header content-security-policy "frame-ancestors 'none'" always;
+    add_header referrer-policy no-referrer always;
+    add_header cross-origin-opener-policy same-origin always;
+    add_header x-permitted-cross-domain-policies none always;`;
+
+/**
+ * nginx with `workers` workers and keep-alive to both upstreams (with `sameHeaders`, adding the
+ * headers Flotilla adds), or a reason it cannot run.
+ */
+async function startNginx(json, slow, workers = 1, sameHeaders = false) {
   const which = spawnSync('sh', ['-c', 'command -v nginx']);
   if (which.status !== 0) return { skipped: 'nginx is not installed' };
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-nginx-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // In the location: a location's own proxy_set_header stops inheritance from the server block.
+  const extra = sameHeaders ? SAME_HEADERS : '';
   const conf = `
 worker_processes ${workers};
 pid ${dir}/nginx.pid;
@@ -206,8 +229,8 @@ http {
   upstream slow { server 127.0.0.1:${slow}; keepalive 64; }
   server {
     listen 127.0.0.1:${port};
-    location /json { proxy_pass http://json; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    location /slow { proxy_pass http://slow/json; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location /json { proxy_pass http://json; proxy_http_version 1.1; proxy_set_header Connection "";${extra} }
+    location /slow { proxy_pass http://slow/json; proxy_http_version 1.1; proxy_set_header Connection "";${extra} }
   }
 }`;
   writeFileSync(join(dir, 'nginx.conf'), conf);
@@ -279,6 +302,7 @@ async function main() {
   const fastify = startChild('fastify', [String(jsonPort), String(slowPort)]);
   const nginx = await startNginx(jsonPort, slowPort);
   const nginx2 = await startNginx(jsonPort, slowPort, 2);
+  const nginxSame = await startNginx(jsonPort, slowPort, 1, true);
   const flotilla2 = await startFlotillaWorkers(jsonPort, slowPort, 2);
   const token = await full.token;
   const targets = [
@@ -289,6 +313,13 @@ async function main() {
           name: 'nginx',
           json: `http://127.0.0.1:${nginx.port}/json`,
           slow: `http://127.0.0.1:${nginx.port}/slow`,
+        },
+    nginxSame.skipped
+      ? { name: 'nginx, same headers as Flotilla', skipped: nginxSame.skipped }
+      : {
+          name: 'nginx, same headers as Flotilla',
+          json: `http://127.0.0.1:${nginxSame.port}/json`,
+          slow: `http://127.0.0.1:${nginxSame.port}/slow`,
         },
     { name: 'fastify + reply-from', port: fastify.ready },
     { name: 'flotilla plain route', port: flotilla.ready },
@@ -404,6 +435,7 @@ async function main() {
     fastify.stop(),
     nginx.stop?.(),
     nginx2.stop?.(),
+    nginxSame.stop?.(),
     flotilla2.stop(),
   ]);
 }
