@@ -1,18 +1,35 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePorts, makeTempDir, test } from '@flotilla/testkit';
+import { eventually, freePorts, makeTempDir, test } from '@flotilla/testkit';
 import { describe, expect } from 'vitest';
 
 // These tests run the built CLI (`npx tsc -b packages/gateway packages/cli` first), as an operator would.
 const bin = fileURLToPath(new URL('../../cli/bin/flotilla.mjs', import.meta.url));
 
-async function routesFile(): Promise<{ file: string; remove: () => Promise<void> }> {
+/** GET over a connection of its own; `worker` is the answering worker's number (`x-worker` header). */
+function getNewConnection(url: string): Promise<{ body: string; worker: string }> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ body, worker: String(res.headers['x-worker']) }));
+    }).on('error', reject);
+  });
+}
+
+async function routesFile(
+  text = 'routes:\n  - id: ping\n    match: { path: /ping }\n    static: { body: pong }\n',
+): Promise<{ file: string; remove: () => Promise<void> }> {
   const dir = await makeTempDir('gateway-cli');
   const file = join(dir.dir, 'routes.yaml');
-  await writeFile(file, 'routes:\n  - id: ping\n    match: { path: /ping }\n    static: { body: pong }\n');
+  await writeFile(file, text);
   return { file, remove: dir.remove };
 }
 
@@ -35,8 +52,15 @@ describe('flotilla gateway', () => {
     }
   });
 
-  test('runs workers sharing the port with --workers and exits 0 on SIGTERM', async ({ processes }) => {
-    const { file, remove } = await routesFile();
+  test('runs workers sharing the port with --workers, one admin API for all, and exits 0 on SIGTERM', async ({
+    processes,
+  }) => {
+    // Each worker names itself through the route's placeholder for its FLOTILLA_GATEWAY_WORKER.
+    const { file, remove } = await routesFile(
+      'routes:\n  - id: ping\n    match: { path: /ping }\n' +
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a routes-file placeholder, not a template.
+        '    static: { body: pong, headers: { x-worker: "${env:FLOTILLA_GATEWAY_WORKER:-primary}" } }\n',
+    );
     try {
       const [port, adminPort] = await freePorts(2);
       const gateway = processes.spawn({
@@ -56,7 +80,29 @@ describe('flotilla gateway', () => {
         ],
       });
       await gateway.waitForLine(/gateway listening/, 20_000);
-      expect(await (await fetch(`http://127.0.0.1:${port}/ping`)).text()).toBe('pong');
+      const admin = `http://127.0.0.1:${adminPort}`;
+      await eventually(async () => {
+        const health = (await (await fetch(`${admin}/health`)).json()) as { workers: { up: number } };
+        expect(health.workers.up).toBe(2);
+      }, 20_000);
+      // A new connection per request: the primary hands connections to the workers in turn.
+      const pids = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const answer = await getNewConnection(`http://127.0.0.1:${port}/ping`);
+        expect(answer.body).toBe('pong');
+        pids.add(answer.worker);
+      }
+      expect(pids.size).toBe(2);
+      // The primary's /metrics is the sum over the workers, not one worker's share.
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      expect(metrics).toMatch(
+        /flotilla_gateway_requests_total\{route="ping",method="GET",status="200"\} 20\n/,
+      );
+      const routes = (await (await fetch(`${admin}/routes`)).json()) as { routes: { id: string }[] };
+      expect(routes.routes.map((r) => r.id)).toEqual(['ping']);
+      const reload = await fetch(`${admin}/reload`, { method: 'POST' });
+      expect(reload.status).toBe(200);
+      expect(((await reload.json()) as { workers: unknown[] }).workers).toHaveLength(2);
       expect(await gateway.stop()).toEqual({ code: 0, signal: null });
     } finally {
       await remove();

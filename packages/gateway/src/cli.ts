@@ -84,14 +84,19 @@ export const gatewayCommand: CommandDefinition = {
     });
     if (workers > 1 && cluster.isPrimary) {
       const { runPrimary } = await import('./cluster.js');
-      return runPrimary(workers, logger);
+      return runPrimary(workers, logger, {
+        port: adminPort,
+        host: stringOption(values, 'host') ?? '0.0.0.0',
+      });
     }
     const shutdown = waitForShutdown();
     // Loaded here, not at the top: `flotilla --help` and other commands never pay for the server.
     const { startGateway } = await import('./start.js');
     const running = await startGateway({
       port,
-      adminPort,
+      // A worker's own admin API is on loopback for the primary, which serves the admin port.
+      adminPort: cluster.isWorker ? 0 : adminPort,
+      adminHost: cluster.isWorker ? '127.0.0.1' : undefined,
       host: stringOption(values, 'host') ?? '0.0.0.0',
       routesFile,
       configUrl: configUrl ?? (routesFile === undefined ? io.env[EnvVars.configUrl] : undefined),
@@ -99,6 +104,10 @@ export const gatewayCommand: CommandDefinition = {
       redisUrl: stringOption(values, 'redis-url') ?? io.env.FLOTILLA_REDIS_URL,
       logger,
     });
+    if (cluster.isWorker) {
+      const { announceWorker } = await import('./cluster.js');
+      announceWorker(running.metrics.registry, running.adminUrl);
+    }
     logger.info(
       { url: running.url, admin: running.adminUrl, routes: running.gateway.routes.length },
       `gateway listening on ${running.url} (admin ${running.adminUrl})`,

@@ -23,6 +23,8 @@ export interface StartGatewayOptions {
   adminPort?: number;
   /** Default `0.0.0.0`. */
   host?: string;
+  /** Address of the admin API; default `host`. */
+  adminHost?: string;
   /** Routes given in code (definitions, YAML text or compiled). */
   routes?: readonly RouteDefinition[] | string;
   /** A routes YAML file, watched and reloaded. */
@@ -62,6 +64,8 @@ export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
   readonly routesState: RoutesState;
+  /** The gateway's Prometheus metrics (its registry is what `/metrics` serves). */
+  readonly metrics: GatewayMetrics;
   /** Replaces the routes (definitions or YAML); without an argument re-reads the routes source. Rejects on invalid routes and keeps the old ones. */
   reload(routes?: readonly RouteDefinition[] | string): Promise<void>;
   /** Stops accepting, lets requests in flight finish (up to `drainMs`), closes upstream pools. */
@@ -168,20 +172,25 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   const port = await listen(server, options.port ?? DefaultPorts.gateway, host);
   let adminPort: number;
   try {
-    adminPort = await listen(admin, options.adminPort ?? DefaultPorts.gatewayAdmin, host);
+    adminPort = await listen(
+      admin,
+      options.adminPort ?? DefaultPorts.gatewayAdmin,
+      options.adminHost ?? host,
+    );
   } catch (error) {
     server.close();
     throw error;
   }
-  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  const local = (address: string) => (address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address);
   let closing: Promise<void> | undefined;
   return {
     gateway,
-    url: `http://${local}:${port}`,
-    adminUrl: `http://${local}:${adminPort}`,
+    url: `http://${local(host)}:${port}`,
+    adminUrl: `http://${local(options.adminHost ?? host)}:${adminPort}`,
     port,
     adminPort,
     routesState: source.state,
+    metrics,
     async reload(next) {
       if (next === undefined) {
         await source.reload();
