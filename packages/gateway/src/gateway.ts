@@ -13,6 +13,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { RequestBody } from './proxy/body.js';
 import { clientClosed } from './proxy/client-closed.js';
 import { deadlineOf, withinDeadline } from './proxy/deadline.js';
+import { DirectAttempt } from './proxy/direct.js';
 import type { UpstreamExchange } from './proxy/exchange.js';
 import { answerFailure } from './proxy/failure.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './proxy/headers.js';
@@ -61,7 +62,7 @@ export class Gateway {
   private features: Map<CompiledRoute, RouteFeatures>;
   private readonly builder: FeatureBuilder;
   private readonly admission: Admission;
-  private readonly metrics: GatewayMetrics | undefined;
+  readonly metrics: GatewayMetrics | undefined;
   private readonly maxBodySize: number;
   private readonly random: () => number;
 
@@ -282,6 +283,18 @@ export class Gateway {
     const upstreams = this.upstreams;
     const metrics = this.metrics;
     const policy = upstreams.policies.pipeline(route, leg);
+    if (policy.kind === 'timeout' && leg.kind === 'url') {
+      headers[Headers.deadline] = String(Math.floor(deadline));
+      const options = {
+        path,
+        method,
+        headers: headers as Record<string, string>,
+        body: hasBody ? new RequestBody(req, state.body, limit) : null,
+      };
+      const direct = new DirectAttempt(this, req, res, route, leg, state, requestId, admitted);
+      direct.start(upstreams.pool(leg.origin), options, deadline);
+      return;
+    }
     const attempt = async (ctx: { readonly deadline: number | undefined }): Promise<UpstreamExchange> => {
       const previous = state.current;
       // An earlier attempt cut off by its per-try timeout is still running: stop it.
@@ -315,7 +328,8 @@ export class Gateway {
     }
   }
 
-  private relay(
+  /** Relays an upstream answer to the client (head with the gateway's headers, then the body). */
+  relay(
     res: ServerResponse,
     route: CompiledRoute,
     exchange: UpstreamExchange,

@@ -32,10 +32,12 @@ export async function withinDeadline<T>(
   }
 }
 
-function abortAtDeadline(state: AttemptState, deadline: number): void {
+/** Timer callback: aborts the attempt in flight with the deadline's error. */
+export function abortAtDeadline(state: AttemptState, deadline: number): void {
   state.current?.abort(deadlineExceeded(deadline));
 }
 
-function deadlineExceeded(deadline: number): DeadlineExceededError {
+/** The error of a passed deadline, as the timeout policy gives it (a 504 upstream of here). */
+export function deadlineExceeded(deadline: number): DeadlineExceededError {
   return new DeadlineExceededError(`deadline ${deadline} exceeded`, { retryable: false, data: { deadline } });
 }

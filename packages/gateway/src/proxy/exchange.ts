@@ -9,6 +9,20 @@ export interface BodyTap {
   done(body: Buffer): void;
 }
 
+/** Receives an exchange's head or its failure before the head, instead of a promise. */
+export interface HeadListener {
+  onHead(exchange: UpstreamExchange): void;
+  onFailure(error: Error): void;
+}
+
+function notifyHead(listener: HeadListener, exchange: UpstreamExchange): void {
+  listener.onHead(exchange);
+}
+
+function notifyFailure(listener: HeadListener, error: Error): void {
+  listener.onFailure(error);
+}
+
 /** Bytes of response body held while nobody is attached yet, before reading pauses. */
 const PENDING_LIMIT = 64 * 1024;
 
@@ -22,7 +36,8 @@ const PENDING_LIMIT = 64 * 1024;
 export class UpstreamExchange implements Http1Handler {
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
-  readonly headersReceived: Promise<UpstreamExchange>;
+  /** Settles with the response head (absent when the exchange reports to a {@link HeadListener}). */
+  readonly headersReceived: Promise<UpstreamExchange> | undefined;
   private resolve!: (value: UpstreamExchange) => void;
   private reject!: (error: Error) => void;
   private controller: Http1Controller | undefined;
@@ -40,17 +55,23 @@ export class UpstreamExchange implements Http1Handler {
     | { resolve: (body: Buffer) => void; reject: (error: Error) => void; limit: number }
     | undefined;
 
-  constructor() {
-    this.headersReceived = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+  /**
+   * Without a listener, `headersReceived` settles with the head or the failure before it. With
+   * one (the plain route's path), the listener is called instead and no promise is made.
+   */
+  constructor(private readonly listener?: HeadListener) {
+    this.headersReceived = listener
+      ? undefined
+      : new Promise((resolve, reject) => {
+          this.resolve = resolve;
+          this.reject = reject;
+        });
   }
 
-  /** Sends the request through `pool`. */
+  /** Sends the request through `pool`; resolves with the head (exchanges made without a listener). */
   dispatch(pool: UpstreamPool, options: Http1DispatchOptions): Promise<UpstreamExchange> {
     pool.dispatch(options, this);
-    return this.headersReceived;
+    return this.headersReceived!;
   }
 
   /** Stops the exchange: before headers the promise rejects with `reason`; after, the body stops. */
@@ -148,7 +169,9 @@ export class UpstreamExchange implements Http1Handler {
     this.statusCode = statusCode;
     this.headers = headers;
     this.started = true;
-    this.resolve(this);
+    // After the bytes being parsed now (often the whole body too), as a promise would settle.
+    if (this.listener) process.nextTick(notifyHead, this.listener, this);
+    else this.resolve(this);
   }
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
@@ -192,7 +215,8 @@ export class UpstreamExchange implements Http1Handler {
 
   onResponseError(_controller: Http1Controller, error: Error): void {
     if (!this.started) {
-      this.reject(error);
+      if (this.listener) process.nextTick(notifyFailure, this.listener, error);
+      else this.reject(error);
       return;
     }
     this.failed = error;

@@ -189,7 +189,7 @@ function isProtocolError(error: unknown): boolean {
  * Connection-level failures and malformed responses become 502 problems. They stay retryable (to another instance) only
  * while nothing of the body was sent; the retry policy reads that flag.
  */
-function upstreamError(error: unknown, upstream: string, state: AttemptState): unknown {
+export function upstreamError(error: unknown, upstream: string, state: AttemptState): unknown {
   if (isAbortError(error) || !(isConnectionError(error) || isProtocolError(error))) return error;
   const code = (error as { code?: string }).code ?? 'ERROR';
   return new BadGatewayError(`Upstream ${upstream} failed: ${code}`, {

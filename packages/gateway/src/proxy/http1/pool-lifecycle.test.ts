@@ -347,7 +347,7 @@ describe('Http1Pool with the gateway exchange', () => {
       createServer((req, res: ServerResponse) => {
         const exchange = new UpstreamExchange();
         p.dispatch({ method: 'GET', path: req.url!, headers: {}, body: null }, exchange);
-        exchange.headersReceived.then(
+        exchange.headersReceived!.then(
           (ex) => {
             res.writeHead(ex.statusCode, { 'x-path': String(ex.headers['x-path']) });
             ex.attach(res);
