@@ -81,10 +81,13 @@ describe('flotilla gateway', () => {
       });
       await gateway.waitForLine(/gateway listening/, 20_000);
       const admin = `http://127.0.0.1:${adminPort}`;
-      await eventually(async () => {
-        const health = (await (await fetch(`${admin}/health`)).json()) as { workers: { up: number } };
-        expect(health.workers.up).toBe(2);
-      }, 20_000);
+      await eventually(
+        async () => {
+          const health = (await (await fetch(`${admin}/health`)).json()) as { workers: { up: number } };
+          expect(health.workers.up).toBe(2);
+        },
+        { timeoutMs: 20_000 },
+      );
       // A new connection per request: the primary hands connections to the workers in turn.
       const pids = new Set<string>();
       for (let i = 0; i < 20; i++) {
