@@ -5,10 +5,41 @@ import type { GatewayMetrics } from './metrics.js';
 import type { RoutesState } from './reload.js';
 import { routeUpstreams } from './routes/compile.js';
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+/** Sends `body` as indented JSON. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Answers one admin request; resolves false when no endpoint matches `method` and `path`. */
+export type AdminRoute = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  path: string,
+) => Promise<boolean>;
+
+/** An admin HTTP server: `route` answers what it knows, the rest is a 404 problem, a failure a 500 one. */
+export function adminHttpServer(route: AdminRoute): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const method = req.method ?? 'GET';
+    route(req, res, method, path)
+      .then((handled) => {
+        if (!handled) {
+          sendProblem(
+            res,
+            problem({ status: 404, code: 'NOT_FOUND', detail: `No admin endpoint ${method} ${path}` }),
+          );
+        }
+      })
+      .catch((error: unknown) => {
+        if (!res.headersSent) {
+          sendProblem(res, problem({ status: 500, code: 'INTERNAL', detail: (error as Error).message }));
+        } else res.destroy();
+      });
+  });
 }
 
 /** What the admin API reads. */
@@ -56,42 +87,28 @@ export function upstreamsSnapshot(gateway: Gateway): unknown {
 
 /** The admin server: `/health`, `/routes`, `/upstreams`, `/metrics`, `POST /reload`. */
 export function createAdminServer(ctx: AdminContext): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const path = (req.url ?? '/').split('?')[0];
-      const method = req.method ?? 'GET';
-      if (method === 'GET' && path === '/health') return json(res, 200, { status: 'UP' });
-      if (method === 'GET' && path === '/routes') {
-        return json(res, 200, {
-          source: ctx.routes.source,
-          loadedAt: ctx.routes.loadedAt,
-          lastError: ctx.routes.lastError ?? null,
-          routes: ctx.gateway.routes.map((r) => r.definition),
-        });
-      }
-      if (method === 'GET' && path === '/upstreams')
-        return json(res, 200, { upstreams: upstreamsSnapshot(ctx.gateway) });
-      if (method === 'GET' && path === '/metrics') {
-        const text = await ctx.metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
-        res.end(text);
-        return;
-      }
-      if (method === 'POST' && path === '/reload') {
-        await ctx.reload();
-        return json(res, ctx.routes.lastError ? 422 : 200, {
-          loadedAt: ctx.routes.loadedAt,
-          lastError: ctx.routes.lastError ?? null,
-        });
-      }
-      sendProblem(
-        res,
-        problem({ status: 404, code: 'NOT_FOUND', detail: `No admin endpoint ${method} ${path}` }),
-      );
-    })().catch((error: unknown) => {
-      if (!res.headersSent) {
-        sendProblem(res, problem({ status: 500, code: 'INTERNAL', detail: (error as Error).message }));
-      } else res.destroy();
-    });
+  return adminHttpServer(async (_req, res, method, path) => {
+    if (method === 'GET' && path === '/health') sendJson(res, 200, { status: 'UP' });
+    else if (method === 'GET' && path === '/routes') {
+      sendJson(res, 200, {
+        source: ctx.routes.source,
+        loadedAt: ctx.routes.loadedAt,
+        lastError: ctx.routes.lastError ?? null,
+        routes: ctx.gateway.routes.map((r) => r.definition),
+      });
+    } else if (method === 'GET' && path === '/upstreams')
+      sendJson(res, 200, { upstreams: upstreamsSnapshot(ctx.gateway) });
+    else if (method === 'GET' && path === '/metrics') {
+      const text = await ctx.metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+      res.end(text);
+    } else if (method === 'POST' && path === '/reload') {
+      await ctx.reload();
+      sendJson(res, ctx.routes.lastError ? 422 : 200, {
+        loadedAt: ctx.routes.loadedAt,
+        lastError: ctx.routes.lastError ?? null,
+      });
+    } else return false;
+    return true;
   });
 }

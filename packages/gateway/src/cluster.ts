@@ -1,7 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { type Logger, problem, sendProblem, waitForShutdown } from '@flotilla/core';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { adminHttpServer, sendJson } from './admin.js';
 
 /** A worker that dies this soon after its start is not restarted in a tight loop. */
 const RESTART_DELAY_MS = 1_000;
@@ -95,56 +96,31 @@ const aggregator = new AggregatorRegistry();
  * `POST /reload` reloads every worker and answers with each one's result.
  */
 export function createPrimaryAdmin(workers: () => string[], expected: number): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      const path = (req.url ?? '/').split('?')[0];
-      const method = req.method ?? 'GET';
-      const urls = workers();
-      if (method === 'GET' && path === '/health') {
-        return sendJson(res, urls.length > 0 ? 200 : 503, {
-          status: urls.length > 0 ? 'UP' : 'DOWN',
-          workers: { up: urls.length, expected },
-        });
-      }
-      if (method === 'GET' && path === '/metrics') {
-        const text = await aggregator.clusterMetrics();
-        res.writeHead(200, { 'content-type': aggregator.contentType });
-        res.end(text);
-        return;
-      }
-      if (urls.length === 0) {
-        return sendProblem(
-          res,
-          problem({ status: 503, code: 'NO_WORKER', detail: 'No gateway worker is up yet' }),
-        );
-      }
-      if (method === 'GET' && (path === '/routes' || path === '/upstreams')) {
-        const answer = await fetch(`${urls[0]}${path}`);
-        return sendJson(res, answer.status, await answer.json());
-      }
-      if (method === 'POST' && path === '/reload') {
-        const results = await Promise.all(
-          urls.map(async (url) => {
-            const answer = await fetch(`${url}/reload`, { method: 'POST' });
-            return { status: answer.status, ...((await answer.json()) as object) };
-          }),
-        );
-        return sendJson(res, results.every((r) => r.status === 200) ? 200 : 422, { workers: results });
-      }
-      sendProblem(
-        res,
-        problem({ status: 404, code: 'NOT_FOUND', detail: `No admin endpoint ${method} ${path}` }),
+  return adminHttpServer(async (_req, res, method, path) => {
+    const urls = workers();
+    if (method === 'GET' && path === '/health') {
+      sendJson(res, urls.length > 0 ? 200 : 503, {
+        status: urls.length > 0 ? 'UP' : 'DOWN',
+        workers: { up: urls.length, expected },
+      });
+    } else if (method === 'GET' && path === '/metrics') {
+      const text = await aggregator.clusterMetrics();
+      res.writeHead(200, { 'content-type': aggregator.contentType });
+      res.end(text);
+    } else if (urls.length === 0) {
+      sendProblem(res, problem({ status: 503, code: 'NO_WORKER', detail: 'No gateway worker is up yet' }));
+    } else if (method === 'GET' && (path === '/routes' || path === '/upstreams')) {
+      const answer = await fetch(`${urls[0]}${path}`);
+      sendJson(res, answer.status, await answer.json());
+    } else if (method === 'POST' && path === '/reload') {
+      const results = await Promise.all(
+        urls.map(async (url) => {
+          const answer = await fetch(`${url}/reload`, { method: 'POST' });
+          return { status: answer.status, ...((await answer.json()) as object) };
+        }),
       );
-    })().catch((error: unknown) => {
-      if (!res.headersSent) {
-        sendProblem(res, problem({ status: 500, code: 'INTERNAL', detail: (error as Error).message }));
-      } else res.destroy();
-    });
+      sendJson(res, results.every((r) => r.status === 200) ? 200 : 422, { workers: results });
+    } else return false;
+    return true;
   });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }
