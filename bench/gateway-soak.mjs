@@ -20,10 +20,9 @@ import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { printTable, saveResults } from './lib.mjs';
+import { listenJsonUpstream, printTable, saveResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const JSON_BODY = JSON.stringify({ id: 42, title: 'The Flotilla', tags: ['a', 'b'] });
 const WARMUP_S = 30;
 const SAMPLE_EVERY_S = 30;
 const THINK_MS = 5;
@@ -37,23 +36,8 @@ function argument(name, fallback) {
 
 /** Child: an upstream answering after `delayMs`, or the gateway; reports its port over IPC. */
 async function serve(kind, args) {
-  const http = await import('node:http');
   if (kind === 'upstream') {
-    const delayMs = Number(args[0]);
-    const server = http.createServer((_req, res) => {
-      const answer = () => {
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(JSON_BODY),
-        });
-        res.end(JSON_BODY);
-      };
-      if (delayMs > 0) setTimeout(answer, delayMs);
-      else answer();
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    process.send({ port: server.address().port });
+    process.send({ port: await listenJsonUpstream(Number(args[0])) });
     return;
   }
   const { startGateway } = await import('../packages/gateway/dist/index.js');

@@ -11,34 +11,18 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { printTable, saveResults } from './lib.mjs';
+import { listenJsonUpstream, printTable, saveResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.GATEWAY_BENCH_CONNECTIONS ?? 50);
-const JSON_BODY = JSON.stringify({ id: 42, title: 'The Flotilla', tags: ['a', 'b'] });
 const BASELINE = process.env.GATEWAY_BENCH_BASELINE;
 
 /** Child: one server of `kind`, reporting its port over IPC. */
 async function serve(kind, args) {
-  const http = await import('node:http');
   let port;
   if (kind === 'upstream') {
-    const delayMs = Number(args[0]);
-    const server = http.createServer((_req, res) => {
-      const answer = () => {
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(JSON_BODY),
-        });
-        res.end(JSON_BODY);
-      };
-      if (delayMs > 0) setTimeout(answer, delayMs);
-      else answer();
-    });
-    server.keepAliveTimeout = 65_000;
-    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = server.address().port;
+    port = await listenJsonUpstream(Number(args[0]));
   } else if (kind === 'flotilla' || kind === 'flotilla-baseline') {
     const { startGateway } = await import(
       kind === 'flotilla' ? '../packages/gateway/dist/index.js' : BASELINE
@@ -235,14 +219,7 @@ http {
 }`;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await fetch(`http://127.0.0.1:${port}/json`);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await waitForHttp(`http://127.0.0.1:${port}/json`);
   return {
     port,
     stop: () =>

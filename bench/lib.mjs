@@ -1,5 +1,6 @@
 // Small helpers shared by the benchmarks: timing loops, tables and result files.
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -54,4 +55,24 @@ export function saveResults(name, results) {
   };
   writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
   return relative(process.cwd(), file);
+}
+
+const JSON_BODY = JSON.stringify({ id: 42, title: 'The Flotilla', tags: ['a', 'b'] });
+
+/** A node:http upstream answering a small JSON body after `delayMs` (0: at once); resolves with its port. */
+export async function listenJsonUpstream(delayMs) {
+  const server = createServer((_req, res) => {
+    const answer = () => {
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(JSON_BODY),
+      });
+      res.end(JSON_BODY);
+    };
+    if (delayMs > 0) setTimeout(answer, delayMs);
+    else answer();
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server.address().port;
 }

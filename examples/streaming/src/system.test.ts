@@ -9,6 +9,7 @@ import {
   type TempDir,
 } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_NAMES } from './services/index.js';
 
 // The whole reference system as a user runs it: `npm start` at the repository root (→ `flotilla
 // up -f examples/streaming/flotilla.yaml`), real processes, real tokens, through the gateway.
@@ -177,16 +178,7 @@ afterAll(async () => {
 describe('the streaming system on npm start', () => {
   it('lists every service in the registry, two instances each, and the gateway answers', async () => {
     const services = await registered();
-    for (const name of [
-      'subscriber',
-      'device-license',
-      'catalog',
-      'playback',
-      'bookmarks',
-      'play-api',
-      'viewing-stats',
-      'recommendations',
-    ]) {
+    for (const name of SERVICE_NAMES) {
       expect(services.get(name), name).toBe(2);
     }
     const title = await fetch(`${url('gateway')}/api/titles/${MATRIX}`);
@@ -268,22 +260,12 @@ describe('the streaming system on npm start', () => {
   });
 
   it('stops on Ctrl-C and leaves no process or port behind', async () => {
-    const services = [
-      'subscriber',
-      'device-license',
-      'catalog',
-      'playback',
-      'bookmarks',
-      'play-api',
-      'viewing-stats',
-      'recommendations',
-    ];
     const expected = [
       'registry',
       'config',
       'issuer',
       'gateway',
-      ...services.flatMap((s) => [`${s}#1`, `${s}#2`]),
+      ...SERVICE_NAMES.flatMap((s) => [`${s}#1`, `${s}#2`]),
     ];
     // Instances killed above come back on their own (restart with backoff); wait until all run.
     let listed = new Map<string, number>();

@@ -1,5 +1,6 @@
 import { eventually } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_NAMES } from './services/index.js';
 import { as, call } from './testing/http.js';
 import { type StreamingSystem, startStreaming } from './testing/system.js';
 
@@ -16,16 +17,7 @@ interface Row {
 
 let system: StreamingSystem;
 beforeAll(async () => {
-  system = await startStreaming([
-    'subscriber',
-    'device-license',
-    'catalog',
-    'playback',
-    'bookmarks',
-    'play-api',
-    'viewing-stats',
-    'recommendations',
-  ]);
+  system = await startStreaming(SERVICE_NAMES);
 });
 afterAll(async () => {
   await system?.close();

@@ -206,6 +206,7 @@ export class RedisBusAdapter implements BusAdapter {
           standbyRetryMs: this.standbyRetryMs,
         })
       : new RedisConsumer(ctx, spec, handler);
+    consumer.start();
     this.consumers.add(consumer);
     return {
       close: async () => {

@@ -36,7 +36,7 @@ export class RedisConsumer implements Consumer {
   private wakePending = false;
   private waiter: (() => void) | undefined;
   private idle: (() => void) | undefined;
-  private readonly loop: Promise<void>;
+  private loop: Promise<void> = Promise.resolve();
   private readonly renewTimer: NodeJS.Timeout;
   protected readonly streams: readonly [string, string];
   private readonly cursors = new Map<string, string>();
@@ -92,6 +92,10 @@ export class RedisConsumer implements Consumer {
       connected = true;
       this.readerId = undefined;
     });
+  }
+
+  /** Starts reading (after construction, so a subclass's fields exist when its overrides run). */
+  start(): void {
     this.loop = this.run();
   }
 
@@ -139,8 +143,6 @@ export class RedisConsumer implements Consumer {
   protected leaseLost(_token: string): void {}
 
   private async run(): Promise<void> {
-    // Starts after the constructor returned, so a subclass's fields exist when its overrides run.
-    await Promise.resolve();
     while (this.running) {
       try {
         const free = this.spec.concurrency - this.inFlight.size;

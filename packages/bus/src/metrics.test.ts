@@ -26,15 +26,15 @@ async function value(registry: Registry, name: string, labels: Record<string, st
   return series?.value ?? 0;
 }
 
+/** A bus on the in-memory adapter reporting to `registry`. */
+function memoryBus(service: string, registry: Registry) {
+  return createBus({ adapter: createMemoryAdapter(), service, logger, metrics: registry });
+}
+
 describe('bus metrics', () => {
   it('counts publishes, acks, retries and dead letters, and times the handler', async () => {
     const registry = new Registry();
-    const bus = await createBus({
-      adapter: createMemoryAdapter(),
-      service: 'ledger',
-      logger,
-      metrics: registry,
-    });
+    const bus = await memoryBus('ledger', registry);
     try {
       const settled: string[] = [];
       await bus.subscribe(Charged, { maxAttempts: 2, backoff: fastBackoff }, ({ payload, envelope }) => {
@@ -75,12 +75,7 @@ describe('bus metrics', () => {
 
   it('counts messages forwarded by the outbox relay as published', async () => {
     const registry = new Registry();
-    const bus = await createBus({
-      adapter: createMemoryAdapter(),
-      service: 'ledger',
-      logger,
-      metrics: registry,
-    });
+    const bus = await memoryBus('ledger', registry);
     try {
       await bus.forward([
         { topic: 'payments', envelope: await bus.publish(Charged, { id: 'p-1' }), payload: { id: 'p-1' } },
@@ -95,12 +90,7 @@ describe('bus metrics', () => {
     const registry = new Registry();
     const metrics = new BusMetrics({ registry });
     const first = await createBus({ adapter: createMemoryAdapter(), service: 'ledger', logger, metrics });
-    const second = await createBus({
-      adapter: createMemoryAdapter(),
-      service: 'billing',
-      logger,
-      metrics: registry,
-    });
+    const second = await memoryBus('billing', registry);
     try {
       await first.publish(Charged, { id: 'p-1' });
       await second.publish(Charged, { id: 'p-2' });

@@ -24,6 +24,8 @@ export interface PrimaryAdminOptions {
  * requests (prom-client's cluster protocol), and the primary learns its admin API's address.
  */
 export function announceWorker(registry: Registry, adminUrl: string): void {
+  // Constructing an AggregatorRegistry is what installs prom-client's IPC listener in a worker.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([registry]);
   process.send?.({ type: WORKER_ADMIN_MESSAGE, url: adminUrl });
 }
@@ -87,8 +89,6 @@ export async function runPrimary(count: number, logger: Logger, admin: PrimaryAd
   return 0;
 }
 
-const aggregator = new AggregatorRegistry();
-
 /**
  * The admin API of a `--workers` gateway, on the primary: `/metrics` sums every worker's metrics
  * (prom-client's `AggregatorRegistry` over the cluster IPC channel), `/health` counts the workers
@@ -96,6 +96,7 @@ const aggregator = new AggregatorRegistry();
  * `POST /reload` reloads every worker and answers with each one's result.
  */
 export function createPrimaryAdmin(workers: () => string[], expected: number): Server {
+  const aggregator = new AggregatorRegistry();
   return adminHttpServer(async (_req, res, method, path) => {
     const urls = workers();
     if (method === 'GET' && path === '/health') {

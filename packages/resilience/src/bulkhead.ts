@@ -1,8 +1,8 @@
-import type { TimerHandle } from '@flotilla/core';
 import { BulkheadRejectedError, DeadlineExceededError } from './errors.js';
-import { type CallContext, type CancelListener, NONE } from './internal/context.js';
+import type { CallContext } from './internal/context.js';
 import { type Gate, STAGE, type StageDescriptor, WAIT } from './internal/stage.js';
 import { checkInt, checkMin } from './internal/validate.js';
+import { WaitQueue } from './internal/wait-queue.js';
 import {
   BasePolicy,
   type ExecuteOptions,
@@ -33,25 +33,6 @@ export interface BulkheadSnapshot {
   rejectedCalls: number;
 }
 
-/** A queued call. Linked list node; cancelled waiters are unlinked at once. */
-class Waiter implements CancelListener {
-  prev: Waiter | undefined = undefined;
-  next: Waiter | undefined = undefined;
-  timer: TimerHandle | undefined = undefined;
-  settled = false;
-
-  constructor(
-    readonly owner: Bulkhead,
-    readonly ctx: CallContext,
-    readonly resolve: (token: number) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
-
-  onCancel(reason: unknown): void {
-    this.owner.abandon(this, reason);
-  }
-}
-
 /**
  * Bulkhead: at most `maxConcurrentCalls` run at once; up to `maxQueuedCalls` more wait in FIFO
  * order for at most `maxWaitMs` (and never past their deadline). Everything beyond is refused
@@ -66,9 +47,7 @@ export class Bulkhead extends BasePolicy implements Gate {
   readonly maxQueuedCalls: number;
   readonly maxWaitMs: number;
   private active = 0;
-  private queued = 0;
-  private head: Waiter | undefined = undefined;
-  private tail: Waiter | undefined = undefined;
+  private readonly queue: WaitQueue;
   private admittedCalls = 0;
   private rejectedCalls = 0;
   readonly synchronous: boolean;
@@ -94,6 +73,18 @@ export class Bulkhead extends BasePolicy implements Gate {
       true,
     );
     this.synchronous = this.maxQueuedCalls === 0 || this.maxWaitMs === 0;
+    this.queue = new WaitQueue(this.clock, this.maxWaitMs, (byDeadline, ctx) =>
+      byDeadline
+        ? new DeadlineExceededError(`deadline passed while queued in bulkhead "${this.name}"`, {
+            retryable: false,
+            data: { deadline: ctx.dl },
+          })
+        : this.rejection(
+            'queue-timeout',
+            `Bulkhead "${this.name}" had no free slot within ${this.maxWaitMs} ms`,
+            this.clock.now(),
+          ),
+    );
   }
 
   override execute<T>(fn: Work<T>, options?: ExecuteOptions | ExecutionContext): Promise<T> {
@@ -122,83 +113,32 @@ export class Bulkhead extends BasePolicy implements Gate {
 
   /** Calls waiting now. */
   get queuedCalls(): number {
-    return this.queued;
+    return this.queue.length;
   }
 
   tryAdmit(_ctx: CallContext, _now: number): number {
-    if (this.active < this.maxConcurrentCalls && this.queued === 0) {
+    const queued = this.queue.length;
+    if (this.active < this.maxConcurrentCalls && queued === 0) {
       this.active++;
       this.admittedCalls++;
       return 0;
     }
-    if (this.queued < this.maxQueuedCalls && this.maxWaitMs > 0) return WAIT;
+    if (queued < this.maxQueuedCalls && this.maxWaitMs > 0) return WAIT;
     return this.refuse(
       'full',
-      `Bulkhead "${this.name}" is full (${this.maxConcurrentCalls} running, ${this.queued} queued)`,
+      `Bulkhead "${this.name}" is full (${this.maxConcurrentCalls} running, ${queued} queued)`,
       this.clock.now(),
     );
   }
 
   admitAsync(ctx: CallContext, now: number): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      const waiter = new Waiter(this, ctx, resolve, reject);
-      waiter.prev = this.tail;
-      if (this.tail !== undefined) this.tail.next = waiter;
-      else this.head = waiter;
-      this.tail = waiter;
-      this.queued++;
-      const byDeadline = ctx.dl - now < this.maxWaitMs;
-      const wait = Math.min(this.maxWaitMs, ctx.dl - now);
-      if (wait !== Number.POSITIVE_INFINITY) {
-        waiter.timer = this.clock.setTimeout(() => {
-          waiter.timer = undefined;
-          if (waiter.settled) return;
-          this.unlink(waiter);
-          const at = this.clock.now();
-          if (byDeadline) {
-            reject(
-              new DeadlineExceededError(`deadline passed while queued in bulkhead "${this.name}"`, {
-                retryable: false,
-                data: { deadline: ctx.dl },
-              }),
-            );
-            return;
-          }
-          try {
-            this.refuse(
-              'queue-timeout',
-              `Bulkhead "${this.name}" had no free slot within ${this.maxWaitMs} ms`,
-              at,
-            );
-          } catch (error) {
-            reject(error);
-          }
-        }, wait);
-      }
-      if (ctx.cancellable) ctx.listen(waiter);
-    });
+    return this.queue.wait(ctx, now);
   }
 
   release(): void {
-    for (let w = this.head; w !== undefined; w = this.head) {
-      this.unlink(w);
-      if (w.ctx.cancelReason() !== NONE) {
-        w.reject(w.ctx.cancelReason());
-        continue;
-      }
-      // Hand the slot over: `active` stays as it is.
-      this.admittedCalls++;
-      w.resolve(0);
-      return;
-    }
-    this.active--;
-  }
-
-  /** A waiter's call was cancelled: leave the queue. */
-  abandon(waiter: Waiter, reason: unknown): void {
-    if (waiter.settled) return;
-    this.unlink(waiter);
-    waiter.reject(reason);
+    // Hand the slot to the oldest live waiter (`active` stays as it is), or free it.
+    if (this.queue.admit(0)) this.admittedCalls++;
+    else this.active--;
   }
 
   snapshot(): BulkheadSnapshot {
@@ -208,7 +148,7 @@ export class Bulkhead extends BasePolicy implements Gate {
       maxConcurrentCalls: this.maxConcurrentCalls,
       maxQueuedCalls: this.maxQueuedCalls,
       activeCalls: this.active,
-      queuedCalls: this.queued,
+      queuedCalls: this.queue.length,
       admittedCalls: this.admittedCalls,
       rejectedCalls: this.rejectedCalls,
     };
@@ -218,24 +158,12 @@ export class Bulkhead extends BasePolicy implements Gate {
     return { type: 'gate', gate: this, clock: this.clock };
   }
 
-  private unlink(w: Waiter): void {
-    if (w.settled) return;
-    w.settled = true;
-    this.queued--;
-    if (w.prev !== undefined) w.prev.next = w.next;
-    else this.head = w.next;
-    if (w.next !== undefined) w.next.prev = w.prev;
-    else this.tail = w.prev;
-    w.prev = undefined;
-    w.next = undefined;
-    if (w.timer !== undefined) {
-      this.clock.clearTimeout(w.timer);
-      w.timer = undefined;
-    }
-    w.ctx.unlisten(w);
+  private refuse(reason: string, message: string, now: number): never {
+    throw this.rejection(reason, message, now);
   }
 
-  private refuse(reason: string, message: string, now: number): never {
+  /** Counts and reports a refused call; returns its error. */
+  private rejection(reason: string, message: string, now: number): BulkheadRejectedError {
     this.rejectedCalls++;
     const error = new BulkheadRejectedError(message, {
       data: {
@@ -246,7 +174,7 @@ export class Bulkhead extends BasePolicy implements Gate {
     });
     if (this.events.active)
       this.events.emit({ type: 'rejected', policy: this.name, kind: 'bulkhead', at: now, reason, error });
-    throw error;
+    return error;
   }
 }
 

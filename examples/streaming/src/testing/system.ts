@@ -10,28 +10,10 @@ import type { RunningRegistry } from '@flotilla/registry';
 import type { Service } from '@flotilla/service';
 import { startTestRegistry, startTestService } from '@flotilla/service/testing';
 import { makeTempDir, type PostgresResource, usePostgres } from '@flotilla/testkit';
-import { createBookmarksService } from '../services/bookmarks.js';
-import { createCatalogService } from '../services/catalog.js';
-import { createDeviceLicenseService } from '../services/device-license.js';
+import { serviceFactories as factories, type ServiceName } from '../services/index.js';
 import type { ServiceOverrides } from '../services/overrides.js';
-import { createPlayApiService } from '../services/play-api.js';
-import { createPlaybackService } from '../services/playback.js';
-import { createRecommendationsService } from '../services/recommendations.js';
-import { createSubscriberService } from '../services/subscriber.js';
-import { createViewingStatsService } from '../services/viewing-stats.js';
 
-const factories = {
-  subscriber: createSubscriberService,
-  'device-license': createDeviceLicenseService,
-  catalog: createCatalogService,
-  playback: createPlaybackService,
-  bookmarks: createBookmarksService,
-  'play-api': createPlayApiService,
-  'viewing-stats': createViewingStatsService,
-  recommendations: createRecommendationsService,
-} as const;
-
-export type ServiceName = keyof typeof factories;
+export type { ServiceName } from '../services/index.js';
 
 /** Services that own a database (the others get none). */
 const WITH_DATABASE: readonly ServiceName[] = [

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@flotilla/core';
 import type { Admitted } from '../features/admit.js';
-import type { GatewayMetrics } from '../metrics.js';
+import type { Gateway } from '../gateway.js';
 import type { CompiledRoute, Upstream } from '../routes/compile.js';
 import { type AttemptState, type UpstreamPool, upstreamError } from '../upstreams/upstreams.js';
 import { abortAtDeadline, deadlineExceeded } from './deadline.js';
@@ -10,17 +9,7 @@ import { answerFailure } from './failure.js';
 import type { Http1DispatchOptions } from './http1/pool.js';
 
 /** What a direct attempt uses of the gateway. */
-export interface DirectHost {
-  readonly logger: Logger;
-  readonly metrics: GatewayMetrics | undefined;
-  relay(
-    res: ServerResponse,
-    route: CompiledRoute,
-    exchange: UpstreamExchange,
-    requestId: string,
-    admitted: Admitted | undefined,
-  ): void;
-}
+export type DirectHost = Pick<Gateway, 'logger' | 'metrics' | 'relay'>;
 
 /**
  * One attempt to a URL target under a deadline timer, driven by callbacks: the path of a route
