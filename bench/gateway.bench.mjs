@@ -6,7 +6,7 @@
 // GATEWAY_BENCH_BASELINE=<path to another build's dist/index.js> adds a plain-route row for that
 // build (to compare the data path before and after a change in one run).
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,10 +102,18 @@ async function serve(kind, args) {
   process.send({ port });
 }
 
+// Every server this run started, so that a failed run does not leave them behind.
+const started = [];
+process.on('exit', () => {
+  for (const { child, signal } of started) if (child.exitCode === null) child.kill(signal);
+});
+
 function startChild(kind, args = []) {
   const child = fork(self, ['--serve', kind, ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  started.push({ child, signal: 'SIGKILL' });
   const message = new Promise((resolve) => child.once('message', resolve));
   return {
+    pid: child.pid,
     ready: message.then((m) => m.port),
     token: message.then((m) => m.token),
     stop: () =>
@@ -146,9 +154,11 @@ async function startFlotillaWorkers(json, slow, workers) {
     ],
     { stdio: 'ignore' },
   );
+  started.push({ child, signal: 'SIGTERM' });
   await waitForHttp(`http://127.0.0.1:${port}/json`);
   return {
     port,
+    pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => {
@@ -219,9 +229,11 @@ http {
 }`;
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'inherit' });
+  started.push({ child, signal: 'SIGTERM' });
   await waitForHttp(`http://127.0.0.1:${port}/json`);
   return {
     port,
+    pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => {
@@ -244,10 +256,11 @@ function toMs(text) {
  * `paced`, each connection waits a random think time between its requests (a Lua `delay()`), so the
  * rate is about connections ÷ (think time + latency) whatever the target's capacity.
  */
-function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined) {
+function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined, cpu = {}) {
   const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
   const connections = paced?.connections ?? CONNECTIONS;
   const script = paced ? ['-s', paced.script] : [];
+  const before = { proxy: cpuSeconds(cpu.proxy), upstream: cpuSeconds(cpu.upstream) };
   const run = spawnSync(
     'wrk',
     ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...script, ...extra, url],
@@ -260,7 +273,43 @@ function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined) {
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
   const socketErrors = /Socket errors: (.*)/.exec(out)?.[1];
-  return { rps, p50, p99, errors: Number(errors), ...(socketErrors ? { socketErrors } : {}) };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const perRequest = (which) =>
+    cpu[which] === undefined ? undefined : ((cpuSeconds(cpu[which]) - before[which]) / requests) * 1e6;
+  return {
+    rps,
+    p50,
+    p99,
+    errors: Number(errors),
+    ...(socketErrors ? { socketErrors } : {}),
+    cpuProxyUs: perRequest('proxy'),
+    cpuUpstreamUs: perRequest('upstream'),
+  };
+}
+
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/**
+ * CPU seconds (user + system) used so far by process `pid` and all its descendants (nginx's
+ * workers, the cluster's workers), from /proc; undefined without a pid or off Linux.
+ */
+function cpuSeconds(pid) {
+  if (pid === undefined) return undefined;
+  let ticks = 0;
+  const visit = (p) => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) visit(child);
+    } catch {
+      // gone, or not Linux
+    }
+  };
+  visit(pid);
+  return ticks / TICKS_PER_SECOND;
 }
 
 async function main() {
@@ -288,6 +337,7 @@ async function main() {
       ? { name: 'nginx', skipped: nginx.skipped }
       : {
           name: 'nginx',
+          pid: nginx.pid,
           json: `http://127.0.0.1:${nginx.port}/json`,
           slow: `http://127.0.0.1:${nginx.port}/slow`,
         },
@@ -295,14 +345,18 @@ async function main() {
       ? { name: 'nginx, same headers as Flotilla', skipped: nginxSame.skipped }
       : {
           name: 'nginx, same headers as Flotilla',
+          pid: nginxSame.pid,
           json: `http://127.0.0.1:${nginxSame.port}/json`,
           slow: `http://127.0.0.1:${nginxSame.port}/slow`,
         },
-    { name: 'fastify + reply-from', port: fastify.ready },
-    { name: 'flotilla plain route', port: flotilla.ready },
-    ...(baseline ? [{ name: 'flotilla plain route (baseline build)', port: baseline.ready }] : []),
+    { name: 'fastify + reply-from', pid: fastify.pid, port: fastify.ready },
+    { name: 'flotilla plain route', pid: flotilla.pid, port: flotilla.ready },
+    ...(baseline
+      ? [{ name: 'flotilla plain route (baseline build)', pid: baseline.pid, port: baseline.ready }]
+      : []),
     {
       name: 'flotilla with JWT + rate limit + metrics',
+      pid: full.pid,
       port: full.ready,
       headers: { authorization: `Bearer ${token}` },
     },
@@ -310,11 +364,13 @@ async function main() {
       ? { name: 'nginx, 2 workers', skipped: nginx2.skipped }
       : {
           name: 'nginx, 2 workers',
+          pid: nginx2.pid,
           json: `http://127.0.0.1:${nginx2.port}/json`,
           slow: `http://127.0.0.1:${nginx2.port}/slow`,
         },
     {
       name: 'flotilla plain route, --workers 2',
+      pid: flotilla2.pid,
       json: `http://127.0.0.1:${flotilla2.port}/json`,
       slow: `http://127.0.0.1:${flotilla2.port}/slow`,
     },
@@ -334,7 +390,10 @@ async function main() {
         continue;
       }
       wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
-      const r = wrk(t[upstream], DURATION_S, t.headers);
+      const r = wrk(t[upstream], DURATION_S, t.headers, undefined, {
+        proxy: t.pid,
+        upstream: (upstream === 'json' ? json : slow).pid,
+      });
       results.push({
         upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
         target: t.name,
@@ -359,6 +418,8 @@ async function main() {
       '× nginx': r['× nginx'],
       '× direct': r['× direct'],
       '× plain': r['× plain'],
+      'proxy CPU µs/req': r.cpuProxyUs,
+      'upstream CPU µs/req': r.cpuUpstreamUs,
       errors: r.errors ?? r.note,
     })),
   );
