@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { join } from 'node:path';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { eventually, freePorts, makeTempDir, test } from '@flotilla/testkit';
 import { describe, expect } from 'vitest';
+import { createTestCa } from './fixtures/tls.js';
 
 // These tests run the built CLI (`npx tsc -b packages/gateway packages/cli` first), as an operator would.
 const bin = fileURLToPath(new URL('../../cli/bin/flotilla.mjs', import.meta.url));
@@ -108,6 +111,60 @@ describe('flotilla gateway', () => {
       expect(((await reload.json()) as { workers: unknown[] }).workers).toHaveLength(2);
       expect(await gateway.stop()).toEqual({ code: 0, signal: null });
     } finally {
+      await remove();
+    }
+  });
+
+  test('trusts the CA of --upstream-ca for https targets, and refuses a file without certificates', async ({
+    processes,
+  }) => {
+    const ca = createTestCa();
+    const leaf = ca.issue(['localhost']);
+    const upstream = createHttpsServer({ cert: leaf.cert, key: leaf.key }, (_req, res) =>
+      res.end('over tls'),
+    );
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { file, remove } = await routesFile(
+      `routes:\n  - { id: tls, match: { path: /tls }, target: { url: "https://localhost:${(upstream.address() as AddressInfo).port}" } }\n`,
+    );
+    try {
+      const caFile = join(dirname(file), 'ca.pem');
+      await writeFile(caFile, ca.cert);
+      const [port, adminPort] = await freePorts(2);
+      const args = [
+        bin,
+        'gateway',
+        '--port',
+        String(port),
+        '--admin-port',
+        String(adminPort),
+        '--routes',
+        file,
+      ];
+      const gateway = processes.spawn({
+        name: 'gateway',
+        command: process.execPath,
+        args: [...args, '--upstream-ca', caFile],
+      });
+      await gateway.waitForLine(/gateway listening/, 15_000);
+      const response = await fetch(`http://127.0.0.1:${port}/tls`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('over tls');
+      expect(await gateway.stop()).toEqual({ code: 0, signal: null });
+
+      const notPem = join(dirname(file), 'not-a-ca.pem');
+      await writeFile(notPem, 'not a certificate\n');
+      const refused = processes.spawn({
+        name: 'gateway-bad-ca',
+        command: process.execPath,
+        args: [...args, '--upstream-ca', notPem],
+      });
+      expect((await refused.exited).code).toBe(2);
+      expect(refused.output()).toMatch(/--upstream-ca should hold PEM certificates.*not-a-ca\.pem/);
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+      ca.close();
       await remove();
     }
   });

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import {
   type CommandDefinition,
   createLogger,
@@ -22,12 +23,32 @@ function workersOption(values: Record<string, unknown>): number {
   return n;
 }
 
+/** The PEM text of `--upstream-ca`, checked before anything starts. */
+async function upstreamCaOption(values: Record<string, unknown>): Promise<string | undefined> {
+  const file = stringOption(values as never, 'upstream-ca');
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `--upstream-ca: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
+  }
+  const { checkCaBundle } = await import('./upstreams/upstreams.js');
+  try {
+    return checkCaBundle(pem, '--upstream-ca');
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message} (${file})`);
+  }
+}
+
 /** `flotilla gateway`: the API gateway in the foreground. */
 export const gatewayCommand: CommandDefinition = {
   name: 'gateway',
   summary: 'Run the API gateway (routes, proxying, admin API) in the foreground',
   usage:
-    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--redis-url <url>] [--workers <n>]',
+    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--redis-url <url>] [--upstream-ca <file>] [--workers <n>]',
   options: {
     port: {
       type: 'string',
@@ -61,6 +82,11 @@ export const gatewayCommand: CommandDefinition = {
       description:
         'Redis for rate limits with store: redis, shared by every gateway (default FLOTILLA_REDIS_URL)',
     },
+    'upstream-ca': {
+      type: 'string',
+      placeholder: '<file>',
+      description: 'PEM file of CA certificates trusted for https upstreams, besides the public roots',
+    },
     workers: {
       type: 'string',
       placeholder: '<n>',
@@ -76,6 +102,7 @@ export const gatewayCommand: CommandDefinition = {
       throw new UsageError('--routes and --config-url are alternatives; give one of them');
     }
     const workers = workersOption(values);
+    const upstreamCa = await upstreamCaOption(values);
     const cluster = (await import('node:cluster')).default;
     const logger = createLogger({
       service: 'gateway',
@@ -102,6 +129,7 @@ export const gatewayCommand: CommandDefinition = {
       configUrl: configUrl ?? (routesFile === undefined ? io.env[EnvVars.configUrl] : undefined),
       registryUrl: stringOption(values, 'registry-url') ?? io.env[EnvVars.registryUrl],
       redisUrl: stringOption(values, 'redis-url') ?? io.env.FLOTILLA_REDIS_URL,
+      upstreamCa,
       logger,
     });
     if (cluster.isWorker) {

@@ -41,6 +41,8 @@ export interface GatewayOptions {
   random?: () => number;
   /** Connections per upstream origin; default unlimited. */
   connections?: number;
+  /** CA certificates (PEM) trusted for `https:` upstreams besides the public roots. */
+  upstreamCa?: string;
   /** Redis for rate limits with `store: redis`; a client is made when a route needs one. */
   redisUrl?: string;
   /** A Redis client you own, instead of `redisUrl`. */
@@ -75,6 +77,7 @@ export class Gateway {
       discovery: options.discovery,
       metrics: options.metrics?.resilience,
       connections: options.connections,
+      upstreamCa: options.upstreamCa,
     });
     this.builder = new FeatureBuilder({
       redisUrl: options.redisUrl,

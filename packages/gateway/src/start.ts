@@ -15,6 +15,7 @@ import {
 import type { CompiledRoute } from './routes/compile.js';
 import { parseRoutes, routesFromValue } from './routes/load.js';
 import type { RouteDefinition } from './routes/schema.js';
+import { checkCaBundle } from './upstreams/upstreams.js';
 
 export interface StartGatewayOptions {
   /** Default 8080; 0 picks a free port. */
@@ -54,6 +55,11 @@ export interface StartGatewayOptions {
   redisUrl?: string;
   /** Prefix of the shared rate limit keys in Redis; default `flotilla:gateway:ratelimit:`. */
   redisPrefix?: string;
+  /**
+   * CA certificates (PEM text) trusted for `https:` URL targets in addition to the public roots:
+   * upstreams whose certificates come from a private CA.
+   */
+  upstreamCa?: string;
 }
 
 /** A started gateway. */
@@ -118,6 +124,8 @@ function onClientError(error: Error & { code?: string }, socket: Socket): void {
 
 /** Starts the gateway and its admin server. */
 export async function startGateway(options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  // Checked before anything starts (the gateway would check it too, after routes and discovery).
+  if (options.upstreamCa !== undefined) checkCaBundle(options.upstreamCa);
   const logger = options.logger ?? createLogger({ service: 'gateway' });
   const host = options.host ?? '0.0.0.0';
   let source: RoutesSource;
@@ -150,6 +158,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     random: options.random,
     redisUrl: options.redisUrl ?? process.env.FLOTILLA_REDIS_URL,
     redisPrefix: options.redisPrefix,
+    upstreamCa: options.upstreamCa,
   });
   source.follow((next) => gateway.setRoutes(next));
 

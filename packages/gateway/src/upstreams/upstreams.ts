@@ -1,3 +1,6 @@
+import { X509Certificate } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
+import { ConfigurationError } from '@flotilla/core';
 import { Balancer, type DiscoveryClient, type Instance, type StrategyName } from '@flotilla/discovery';
 import { isAbortError, isConnectionError, isFailure, type ResilienceMetrics } from '@flotilla/resilience';
 import { type Dispatcher, Pool } from 'undici';
@@ -42,6 +45,11 @@ export interface UpstreamsOptions {
   metrics?: ResilienceMetrics;
   /** Connections per upstream origin; default unlimited (bulkheads bound concurrency). */
   connections?: number;
+  /**
+   * CA certificates (PEM) trusted for `https:` upstreams in addition to the public roots, for
+   * upstreams with certificates from a private CA.
+   */
+  upstreamCa?: string;
 }
 
 /** Connection pools per origin, balancers per strategy, and the resilience policies per upstream. */
@@ -52,6 +60,7 @@ export class Upstreams {
   private readonly balancers = new Map<StrategyName, Balancer>();
 
   constructor(private readonly options: UpstreamsOptions = {}) {
+    if (options.upstreamCa !== undefined) checkCaBundle(options.upstreamCa);
     this.policies = new UpstreamPolicies(options.metrics);
     this.source = options.discovery ? new VersionedSource(options.discovery) : undefined;
   }
@@ -61,7 +70,7 @@ export class Upstreams {
     let pool = this.pools.get(origin);
     if (!pool) {
       pool = origin.startsWith('https:')
-        ? httpsPool(origin, this.options.connections)
+        ? httpsPool(origin, this.options.connections, this.options.upstreamCa)
         : new Http1Pool(origin, {
             connections: this.options.connections ?? null,
             // No header or body timeout of its own: streams (SSE, long downloads) may be quiet for
@@ -152,13 +161,60 @@ export class Upstreams {
   }
 }
 
+/**
+ * TLS options of `https:` upstreams: with `upstreamCa`, the public roots plus it (a `ca` option
+ * replaces Node's roots rather than adding to them); without, Node's defaults (which include
+ * `NODE_EXTRA_CA_CERTS`).
+ */
+export function tlsOptionsFor(upstreamCa: string | undefined): { ca: string[] } | undefined {
+  return upstreamCa === undefined ? undefined : { ca: [...rootCertificates, upstreamCa] };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/**
+ * Checks a PEM bundle of CA certificates (one or more `CERTIFICATE` blocks) before it is used:
+ * Node's TLS would ignore text that is not a certificate and every handshake would then fail.
+ * Throws a `ConfigurationError` naming `field` and the certificate that does not parse.
+ */
+export function checkCaBundle(pem: string, field = 'upstreamCa'): string {
+  const blocks = pem.match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) {
+    throw new ConfigurationError(
+      `${field} should hold PEM certificates (-----BEGIN CERTIFICATE-----), found none`,
+      {
+        data: { field },
+      },
+    );
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (error) {
+      throw new ConfigurationError(
+        `${field}: certificate ${i + 1} of ${blocks.length} does not parse (${(error as Error).message})`,
+        {
+          data: { field },
+          cause: error,
+        },
+      );
+    }
+  });
+  return pem;
+}
+
 /** An undici pool for a TLS origin, with the same keep-alive and no header or body timeout. */
-function httpsPool(origin: string, connections: number | undefined): UpstreamPool {
+function httpsPool(
+  origin: string,
+  connections: number | undefined,
+  upstreamCa: string | undefined,
+): UpstreamPool {
   const pool = new Pool(origin, {
     connections: connections ?? null,
     keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
     bodyTimeout: 0,
     headersTimeout: 0,
+    connect: tlsOptionsFor(upstreamCa),
   });
   return {
     // The exchange implements the part of undici's handler API that both pools call.
@@ -186,11 +242,45 @@ function isProtocolError(error: unknown): boolean {
 }
 
 /**
- * Connection-level failures and malformed responses become 502 problems. They stay retryable (to another instance) only
+ * The TLS handshake with an `https:` upstream failed: a certificate that does not verify
+ * (OpenSSL's verify codes, Node's `ERR_TLS_CERT_ALTNAME_INVALID`), or a peer that does not speak
+ * TLS (`ERR_SSL_*`, `EPROTO`).
+ */
+function isTlsError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    (TLS_VERIFY_CODES.has(code) ||
+      code.startsWith('ERR_TLS_') ||
+      code.startsWith('ERR_SSL_') ||
+      code === 'EPROTO')
+  );
+}
+
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * Connection-level failures, failed TLS handshakes and malformed responses become 502 problems. They stay retryable (to another instance) only
  * while nothing of the body was sent; the retry policy reads that flag.
  */
 export function upstreamError(error: unknown, upstream: string, state: AttemptState): unknown {
-  if (isAbortError(error) || !(isConnectionError(error) || isProtocolError(error))) return error;
+  if (isAbortError(error) || !(isConnectionError(error) || isProtocolError(error) || isTlsError(error)))
+    return error;
   const code = (error as { code?: string }).code ?? 'ERROR';
   return new BadGatewayError(`Upstream ${upstream} failed: ${code}`, {
     cause: error,
