@@ -1,8 +1,10 @@
 // Gateway: one proxied hop compared side by side in one run, with wrk over loopback: direct to
 // the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, the
 // Flotilla gateway on a plain route and on a route with JWT + rate limit (+ metrics, always on),
-// and nginx vs Flotilla with 2 workers each. Upstreams: a trivial JSON handler and a 10 ms
-// handler. Each server runs in its own process (this file with --serve <kind>), as in production.
+// and nginx vs Flotilla with 2 workers each; and a sketch of a gateway front without node:http
+// (bench/gateway-front-sketch.mjs; its ceiling, not a server). Upstreams: a trivial JSON handler
+// and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
+// production.
 // GATEWAY_BENCH_BASELINE=<path to another build's dist/index.js> adds a plain-route row for that
 // build (to compare the data path before and after a change in one run).
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -88,6 +90,9 @@ async function serve(kind, args) {
     });
     process.send({ port: running.port, token });
     return;
+  } else if (kind === 'front-sketch') {
+    const { startFrontSketch } = await import('./gateway-front-sketch.mjs');
+    port = await startFrontSketch({ '/json': Number(args[0]), '/slow': Number(args[1]) });
   } else if (kind === 'fastify') {
     const { default: Fastify } = await import('fastify');
     const { default: replyFrom } = await import('@fastify/reply-from');
@@ -326,6 +331,7 @@ async function main() {
     ? startChild('flotilla-baseline', [String(jsonPort), String(slowPort)])
     : undefined;
   const fastify = startChild('fastify', [String(jsonPort), String(slowPort)]);
+  const sketch = startChild('front-sketch', [String(jsonPort), String(slowPort)]);
   const nginx = await startNginx(jsonPort, slowPort);
   const nginx2 = await startNginx(jsonPort, slowPort, 2);
   const nginxSame = await startNginx(jsonPort, slowPort, 1, true);
@@ -351,6 +357,7 @@ async function main() {
         },
     { name: 'fastify + reply-from', pid: fastify.pid, port: fastify.ready },
     { name: 'flotilla plain route', pid: flotilla.pid, port: flotilla.ready },
+    { name: 'sketch: raw socket front + gateway pool', pid: sketch.pid, port: sketch.ready },
     ...(baseline
       ? [{ name: 'flotilla plain route (baseline build)', pid: baseline.pid, port: baseline.ready }]
       : []),
@@ -471,6 +478,7 @@ async function main() {
     full.stop(),
     baseline?.stop(),
     fastify.stop(),
+    sketch.stop(),
     nginx.stop?.(),
     nginx2.stop?.(),
     nginxSame.stop?.(),
