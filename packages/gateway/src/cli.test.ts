@@ -27,6 +27,26 @@ function getNewConnection(url: string): Promise<{ body: string; worker: string }
   });
 }
 
+/** `flotilla gateway` on `port` and `adminPort` with a routes file, then `extra`. */
+function gatewayArgs(
+  port: number | undefined,
+  adminPort: number | undefined,
+  file: string,
+  ...extra: string[]
+): string[] {
+  return [
+    bin,
+    'gateway',
+    '--port',
+    String(port),
+    '--admin-port',
+    String(adminPort),
+    '--routes',
+    file,
+    ...extra,
+  ];
+}
+
 async function routesFile(
   text = 'routes:\n  - id: ping\n    match: { path: /ping }\n    static: { body: pong }\n',
 ): Promise<{ file: string; remove: () => Promise<void> }> {
@@ -44,7 +64,7 @@ describe('flotilla gateway', () => {
       const gateway = processes.spawn({
         name: 'gateway',
         command: process.execPath,
-        args: [bin, 'gateway', '--port', String(port), '--admin-port', String(adminPort), '--routes', file],
+        args: gatewayArgs(port, adminPort, file),
       });
       await gateway.waitForLine(/gateway listening/, 15_000);
       expect(await (await fetch(`http://127.0.0.1:${port}/ping`)).text()).toBe('pong');
@@ -69,18 +89,7 @@ describe('flotilla gateway', () => {
       const gateway = processes.spawn({
         name: 'gateway',
         command: process.execPath,
-        args: [
-          bin,
-          'gateway',
-          '--port',
-          String(port),
-          '--admin-port',
-          String(adminPort),
-          '--routes',
-          file,
-          '--workers',
-          '2',
-        ],
+        args: gatewayArgs(port, adminPort, file, '--workers', '2'),
       });
       await gateway.waitForLine(/gateway listening/, 20_000);
       const admin = `http://127.0.0.1:${adminPort}`;
@@ -131,16 +140,7 @@ describe('flotilla gateway', () => {
       const caFile = join(dirname(file), 'ca.pem');
       await writeFile(caFile, ca.cert);
       const [port, adminPort] = await freePorts(2);
-      const args = [
-        bin,
-        'gateway',
-        '--port',
-        String(port),
-        '--admin-port',
-        String(adminPort),
-        '--routes',
-        file,
-      ];
+      const args = gatewayArgs(port, adminPort, file);
       const gateway = processes.spawn({
         name: 'gateway',
         command: process.execPath,
@@ -178,7 +178,7 @@ describe('flotilla gateway', () => {
       const run = processes.spawn({
         name: 'gateway',
         command: process.execPath,
-        args: [bin, 'gateway', '--port', String(port), '--admin-port', String(adminPort), '--routes', file],
+        args: gatewayArgs(port, adminPort, file),
       });
       expect((await run.exited).code).not.toBe(0);
       expect(run.output()).toContain('routes.yaml:3:20: /routes/0/match/path');
@@ -230,7 +230,7 @@ describe('flotilla token and flotilla issuer', () => {
       const gateway = processes.spawn({
         name: 'gateway',
         command: process.execPath,
-        args: [bin, 'gateway', '--port', String(port), '--admin-port', String(adminPort), '--routes', file],
+        args: gatewayArgs(port, adminPort, file),
       });
       await gateway.waitForLine(/gateway listening/, 15_000);
       const url = `http://127.0.0.1:${port}/secret`;
