@@ -337,50 +337,24 @@ async function main() {
   const nginxSame = await startNginx(jsonPort, slowPort, 1, true);
   const flotilla2 = await startFlotillaWorkers(jsonPort, slowPort, 2);
   const token = await full.token;
+  // A server that could not start (nginx not installed) is listed as skipped.
+  const target = (name, server, extra = {}) =>
+    server.skipped
+      ? { name, skipped: server.skipped }
+      : { name, pid: server.pid, port: server.port ?? server.ready, ...extra };
   const targets = [
     { name: 'direct', json: `http://127.0.0.1:${jsonPort}/json`, slow: `http://127.0.0.1:${slowPort}/json` },
-    nginx.skipped
-      ? { name: 'nginx', skipped: nginx.skipped }
-      : {
-          name: 'nginx',
-          pid: nginx.pid,
-          json: `http://127.0.0.1:${nginx.port}/json`,
-          slow: `http://127.0.0.1:${nginx.port}/slow`,
-        },
-    nginxSame.skipped
-      ? { name: 'nginx, same headers as Flotilla', skipped: nginxSame.skipped }
-      : {
-          name: 'nginx, same headers as Flotilla',
-          pid: nginxSame.pid,
-          json: `http://127.0.0.1:${nginxSame.port}/json`,
-          slow: `http://127.0.0.1:${nginxSame.port}/slow`,
-        },
-    { name: 'fastify + reply-from', pid: fastify.pid, port: fastify.ready },
-    { name: 'flotilla plain route', pid: flotilla.pid, port: flotilla.ready },
-    { name: 'sketch: raw socket front + gateway pool', pid: sketch.pid, port: sketch.ready },
-    ...(baseline
-      ? [{ name: 'flotilla plain route (baseline build)', pid: baseline.pid, port: baseline.ready }]
-      : []),
-    {
-      name: 'flotilla with JWT + rate limit + metrics',
-      pid: full.pid,
-      port: full.ready,
+    target('nginx', nginx),
+    target('nginx, same headers as Flotilla', nginxSame),
+    target('fastify + reply-from', fastify),
+    target('flotilla plain route', flotilla),
+    target('sketch: raw socket front + gateway pool', sketch),
+    ...(baseline ? [target('flotilla plain route (baseline build)', baseline)] : []),
+    target('flotilla with JWT + rate limit + metrics', full, {
       headers: { authorization: `Bearer ${token}` },
-    },
-    nginx2.skipped
-      ? { name: 'nginx, 2 workers', skipped: nginx2.skipped }
-      : {
-          name: 'nginx, 2 workers',
-          pid: nginx2.pid,
-          json: `http://127.0.0.1:${nginx2.port}/json`,
-          slow: `http://127.0.0.1:${nginx2.port}/slow`,
-        },
-    {
-      name: 'flotilla plain route, --workers 2',
-      pid: flotilla2.pid,
-      json: `http://127.0.0.1:${flotilla2.port}/json`,
-      slow: `http://127.0.0.1:${flotilla2.port}/slow`,
-    },
+    }),
+    target('nginx, 2 workers', nginx2),
+    target('flotilla plain route, --workers 2', flotilla2),
   ];
   for (const t of targets) {
     if (t.port) {

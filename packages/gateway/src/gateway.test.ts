@@ -1,9 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Echo, quiet, startEcho, startUpstream, type TestUpstream } from './fixtures/upstream.js';
+import { startTestGateway } from './fixtures/gateway.js';
+import { type Echo, startEcho, startUpstream, type TestUpstream } from './fixtures/upstream.js';
 import type { RouteDefinition } from './routes/schema.js';
-import { type RunningGateway, startGateway } from './start.js';
+import type { RunningGateway } from './start.js';
 
 let echo: TestUpstream;
 let slow: TestUpstream;
@@ -88,14 +89,9 @@ beforeAll(async () => {
     res.writeHead(500, { 'content-type': 'text/plain' });
     res.end('boom');
   });
-  gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
+  gw = await startTestGateway({
     routes: routes(),
-    logger: quiet,
     maxHeaderSize: 4096,
-    defaultMetrics: false,
   });
 });
 

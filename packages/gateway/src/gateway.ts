@@ -41,7 +41,7 @@ export interface GatewayOptions {
   random?: () => number;
   /** Connections per upstream origin; default unlimited. */
   connections?: number;
-  /** CA certificates (PEM) trusted for `https:` upstreams besides the public roots. */
+  /** CA certificates (PEM, checked by `checkCaBundle`) trusted for `https:` upstreams besides the public roots. */
   upstreamCa?: string;
   /** Redis for rate limits with `store: redis`; a client is made when a route needs one. */
   redisUrl?: string;

@@ -63,4 +63,4 @@ export {
   RateLimitSchema,
   type RouteRateLimiter,
 } from './traffic/rate-limit.js';
-export { UPSTREAM_KEEP_ALIVE_MS } from './upstreams/upstreams.js';
+export { checkCaBundle, UPSTREAM_KEEP_ALIVE_MS } from './upstreams/upstreams.js';

@@ -4,8 +4,8 @@ import { ConfigServer, DirectorySource } from '@flotilla/config';
 import { eventually, makeTempDir } from '@flotilla/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { startTestGateway } from './fixtures/gateway.js';
 import { quiet } from './fixtures/upstream.js';
-import { startGateway } from './start.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -31,13 +31,8 @@ describe('routes from the config server', () => {
     });
     const configUrl = await server.listen({ port: 0, host: '127.0.0.1' });
     cleanup.push(() => server.close());
-    const gw = await startGateway({
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
+    const gw = await startTestGateway({
       configUrl,
-      logger: quiet,
-      defaultMetrics: false,
     });
     cleanup.push(() => gw.close());
 

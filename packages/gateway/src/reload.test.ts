@@ -2,8 +2,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually, makeTempDir } from '@flotilla/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { quiet } from './fixtures/upstream.js';
-import { type RunningGateway, startGateway } from './start.js';
+import { startTestGateway } from './fixtures/gateway.js';
+import type { RunningGateway } from './start.js';
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -24,13 +24,8 @@ async function start(): Promise<{ gw: RunningGateway; file: string }> {
   cleanup.push(() => dir.remove());
   const file = join(dir.dir, 'routes.yaml');
   await writeFile(file, pingRoutes('one'));
-  const gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
+  const gw = await startTestGateway({
     routesFile: file,
-    logger: quiet,
-    defaultMetrics: false,
   });
   cleanup.push(() => gw.close());
   return { gw, file };

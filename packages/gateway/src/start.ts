@@ -124,7 +124,7 @@ function onClientError(error: Error & { code?: string }, socket: Socket): void {
 
 /** Starts the gateway and its admin server. */
 export async function startGateway(options: StartGatewayOptions = {}): Promise<RunningGateway> {
-  // Checked before anything starts (the gateway would check it too, after routes and discovery).
+  // Checked before anything starts: Node's TLS would ignore what is not a certificate.
   if (options.upstreamCa !== undefined) checkCaBundle(options.upstreamCa);
   const logger = options.logger ?? createLogger({ service: 'gateway' });
   const host = options.host ?? '0.0.0.0';

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { quiet, startUpstream, type TestUpstream } from './fixtures/upstream.js';
-import { type RunningGateway, startGateway } from './start.js';
+import { startTestGateway } from './fixtures/gateway.js';
+import { startUpstream, type TestUpstream } from './fixtures/upstream.js';
+import type { RunningGateway } from './start.js';
 
 let sse: TestUpstream;
 let wsUpstream: TestUpstream;
@@ -29,12 +30,7 @@ beforeAll(async () => {
     socket.send(`hello ${req.headers['x-forwarded-for'] ? 'via gateway' : 'direct'} at ${req.url}`);
     socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
   });
-  gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
-    logger: quiet,
-    defaultMetrics: false,
+  gw = await startTestGateway({
     routes: [
       { id: 'events', match: { path: '/events' }, target: { url: sse.url } },
       { id: 'forever', match: { path: '/forever' }, target: { url: sse.url } },

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quiet, startUpstream, type TestUpstream } from '../fixtures/upstream.js';
+import { startTestGateway } from '../fixtures/gateway.js';
+import { startUpstream, type TestUpstream } from '../fixtures/upstream.js';
 import { RoutesError } from '../routes/errors.js';
 import { parseRoutes } from '../routes/load.js';
 import type { RouteDefinition } from '../routes/schema.js';
-import { type RunningGateway, startGateway } from '../start.js';
+import type { RunningGateway } from '../start.js';
 
 /** A JSON service: `answers` maps a path (without query) to a body, `slow` paths never answer in time. */
 function jsonService(answers: Record<string, unknown>, seen: IncomingMessage[] = []) {
@@ -106,13 +107,8 @@ beforeAll(async () => {
     },
     seenByBilling,
   );
-  gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
-    logger: quiet,
+  gw = await startTestGateway({
     routes: routes(),
-    defaultMetrics: false,
   });
 });
 

@@ -2,10 +2,11 @@ import { test } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../auth/api-keys.js';
 import { decodePrincipal } from '../auth/principal.js';
+import { startTestGateway } from '../fixtures/gateway.js';
 import { type ServedIssuer, serveIssuer } from '../fixtures/issuer.js';
-import { type Echo, quiet, startEcho, startUpstream, type TestUpstream } from '../fixtures/upstream.js';
+import { type Echo, startEcho, startUpstream, type TestUpstream } from '../fixtures/upstream.js';
 import type { RouteDefinition } from '../routes/schema.js';
-import { type RunningGateway, startGateway } from '../start.js';
+import type { RunningGateway } from '../start.js';
 
 let echo: TestUpstream;
 let counted: TestUpstream;
@@ -57,13 +58,8 @@ beforeAll(async () => {
     res.end(`hello in ${lang} #${upstreamCalls}`);
   });
   idp = await serveIssuer();
-  gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
-    logger: quiet,
+  gw = await startTestGateway({
     routes: routes(),
-    defaultMetrics: false,
   });
 });
 
@@ -209,16 +205,9 @@ describe('a rate limit shared through Redis', () => {
         rateLimit: { limit: 3, period: '1h', key: 'ip', store: 'redis' },
       },
     ];
-    const options = {
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
-      logger: quiet,
-      routes: shared,
-      defaultMetrics: false,
-    };
-    const a = await startGateway({ ...options, redisUrl: redis.url, redisPrefix: redis.prefix });
-    const b = await startGateway({ ...options, redisUrl: redis.url, redisPrefix: redis.prefix });
+    const options = { routes: shared, redisUrl: redis.url, redisPrefix: redis.prefix };
+    const a = await startTestGateway(options);
+    const b = await startTestGateway(options);
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) {
@@ -238,10 +227,7 @@ describe('a rate limit shared through Redis', () => {
     delete process.env.FLOTILLA_REDIS_URL;
     try {
       await expect(
-        startGateway({
-          port: 0,
-          adminPort: 0,
-          logger: quiet,
+        startTestGateway({
           routes: [{ id: 'r', match: { path: '/r' }, static: {}, rateLimit: { limit: 1, store: 'redis' } }],
         }),
       ).rejects.toThrow(

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quiet } from '../fixtures/upstream.js';
-import { type RunningGateway, startGateway } from '../start.js';
+import { startTestGateway } from '../fixtures/gateway.js';
+import type { RunningGateway } from '../start.js';
 
 // An upstream that answers every request with the bytes its path names.
 const ANSWERS: Record<string, string> = {
@@ -24,12 +24,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const port = (upstream.address() as { port: number }).port;
-  gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
-    logger: quiet,
-    defaultMetrics: false,
+  gw = await startTestGateway({
     routes: [{ id: 'raw', match: { path: '/*' }, target: { url: `http://127.0.0.1:${port}` } }],
   });
 });

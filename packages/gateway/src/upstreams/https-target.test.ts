@@ -3,10 +3,10 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway } from '../fixtures/gateway.js';
 import { createTestCa, type TestCa, type TestCertificate } from '../fixtures/tls.js';
-import { quiet } from '../fixtures/upstream.js';
 import type { RouteDefinition } from '../routes/schema.js';
-import { type RunningGateway, startGateway } from '../start.js';
+import type { RunningGateway } from '../start.js';
 
 // Real TLS upstreams with certificates from a throwaway CA, behind gateways that do and do not
 // trust it (`upstreamCa`).
@@ -92,9 +92,8 @@ beforeAll(async () => {
   const server = createHttpServer((_req, res) => res.end('plain http'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   plain = { server, port: (server.address() as AddressInfo).port };
-  const common = { port: 0, adminPort: 0, host: '127.0.0.1', logger: quiet, defaultMetrics: false };
-  trusting = await startGateway({ ...common, routes: routesTo(), upstreamCa: ca.cert });
-  untrusting = await startGateway({ ...common, routes: routesTo() });
+  trusting = await startTestGateway({ routes: routesTo(), upstreamCa: ca.cert });
+  untrusting = await startTestGateway({ routes: routesTo() });
 });
 
 afterAll(async () => {
@@ -172,12 +171,7 @@ describe('https: URL targets', () => {
 
   it('refuses an upstreamCa without certificates, or with one that does not parse, at start', async () => {
     const start = (upstreamCa: string) =>
-      startGateway({
-        port: 0,
-        adminPort: 0,
-        host: '127.0.0.1',
-        logger: quiet,
-        defaultMetrics: false,
+      startTestGateway({
         upstreamCa,
       });
     await expect(start('not a certificate')).rejects.toThrow(/upstreamCa should hold PEM certificates/);

@@ -1,8 +1,9 @@
 import { startRegistry } from '@flotilla/registry';
 import { eventually } from '@flotilla/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTestGateway } from '../fixtures/gateway.js';
 import { type Echo, quiet, startEcho, type TestUpstream } from '../fixtures/upstream.js';
-import { type RunningGateway, startGateway } from '../start.js';
+import type { RunningGateway, StartGatewayOptions } from '../start.js';
 
 type Registry = Awaited<ReturnType<typeof startRegistry>>;
 
@@ -39,17 +40,9 @@ async function instance(
   return upstream;
 }
 
-async function gateway(
-  reg: Registry,
-  routes: Parameters<typeof startGateway>[0] & object,
-): Promise<RunningGateway> {
-  const gw = await startGateway({
-    port: 0,
-    adminPort: 0,
-    host: '127.0.0.1',
+async function gateway(reg: Registry, routes: StartGatewayOptions): Promise<RunningGateway> {
+  const gw = await startTestGateway({
     registryUrl: reg.url,
-    logger: quiet,
-    defaultMetrics: false,
     ...routes,
   });
   cleanup.push(() => gw.close());

@@ -47,7 +47,7 @@ export interface UpstreamsOptions {
   connections?: number;
   /**
    * CA certificates (PEM) trusted for `https:` upstreams in addition to the public roots, for
-   * upstreams with certificates from a private CA.
+   * upstreams with certificates from a private CA; {@link checkCaBundle} first (`startGateway` does).
    */
   upstreamCa?: string;
 }
@@ -60,7 +60,6 @@ export class Upstreams {
   private readonly balancers = new Map<StrategyName, Balancer>();
 
   constructor(private readonly options: UpstreamsOptions = {}) {
-    if (options.upstreamCa !== undefined) checkCaBundle(options.upstreamCa);
     this.policies = new UpstreamPolicies(options.metrics);
     this.source = options.discovery ? new VersionedSource(options.discovery) : undefined;
   }
