@@ -25,9 +25,9 @@ async function serve(kind, args) {
   let port;
   if (kind === 'upstream') {
     port = await listenJsonUpstream(Number(args[0]));
-  } else if (kind === 'flotilla' || kind === 'flotilla-baseline') {
+  } else if (kind === 'flotilla' || kind === 'flotilla-baseline' || kind === 'flotilla-node') {
     const { startGateway } = await import(
-      kind === 'flotilla' ? '../packages/gateway/dist/index.js' : BASELINE
+      kind === 'flotilla-baseline' ? BASELINE : '../packages/gateway/dist/index.js'
     );
     const { createLogger } = await import('../packages/core/dist/index.js');
     const [json, slow] = args;
@@ -36,6 +36,8 @@ async function serve(kind, args) {
       adminPort: 0,
       host: '127.0.0.1',
       logger: createLogger({ service: 'gateway', level: 'warn' }),
+      // flotilla-node: every request through node:http, as before the fast-path front.
+      ...(kind === 'flotilla-node' ? { fastPath: false } : {}),
       routes: [
         { id: 'json', match: { path: '/json' }, target: { url: `http://127.0.0.1:${json}` } },
         {
@@ -326,6 +328,7 @@ async function main() {
   const slow = startChild('upstream', ['10']);
   const [jsonPort, slowPort] = await Promise.all([json.ready, slow.ready]);
   const flotilla = startChild('flotilla', [String(jsonPort), String(slowPort)]);
+  const flotillaNode = startChild('flotilla-node', [String(jsonPort), String(slowPort)]);
   const full = startChild('flotilla-full', [String(jsonPort), String(slowPort)]);
   const baseline = BASELINE
     ? startChild('flotilla-baseline', [String(jsonPort), String(slowPort)])
@@ -348,6 +351,7 @@ async function main() {
     target('nginx, same headers as Flotilla', nginxSame),
     target('fastify + reply-from', fastify),
     target('flotilla plain route', flotilla),
+    target('flotilla plain route, node:http only', flotillaNode),
     target('sketch: raw socket front + gateway pool', sketch),
     ...(baseline ? [target('flotilla plain route (baseline build)', baseline)] : []),
     target('flotilla with JWT + rate limit + metrics', full, {
@@ -449,6 +453,7 @@ async function main() {
     json.stop(),
     slow.stop(),
     flotilla.stop(),
+    flotillaNode.stop(),
     full.stop(),
     baseline?.stop(),
     fastify.stop(),

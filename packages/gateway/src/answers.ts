@@ -29,8 +29,15 @@ export function sendProblemOf(
     res.destroy();
     return;
   }
-  const out: Record<string, string> = { ...headers, [Headers.requestId]: requestId };
-  sendProblem(res, { ...p, instance: requestId }, applySecureHeaders(out));
+  sendProblem(res, { ...p, instance: requestId }, problemHeaders(requestId, headers));
+}
+
+/** Headers of a problem answer besides its content type and length: `headers`, the request id, the secure ones. */
+export function problemHeaders(
+  requestId: string,
+  headers: Record<string, string> = {},
+): Record<string, string> {
+  return applySecureHeaders({ ...headers, [Headers.requestId]: requestId });
 }
 
 /** A problem+json answer built from its status, code and detail. */
@@ -45,19 +52,19 @@ export function sendProblemAnswer(
   sendProblemOf(res, requestId, problem({ status, code, detail }), extra);
 }
 
+/** The problem of a request body over `limit` bytes (413). */
+export function tooLargeProblem(limit: number): Problem {
+  return problem({
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+    detail: `The request body exceeds the limit of ${limit} bytes`,
+  });
+}
+
 /** 413 for a request body over `limit` bytes. */
 export function sendTooLarge(res: ServerResponse, requestId: string, limit: number): void {
   // The unread body is not drained: the connection closes after the answer.
-  sendProblemAnswer(
-    res,
-    requestId,
-    413,
-    'PAYLOAD_TOO_LARGE',
-    `The request body exceeds the limit of ${limit} bytes`,
-    {
-      connection: 'close',
-    },
-  );
+  sendProblemOf(res, requestId, tooLargeProblem(limit), { connection: 'close' });
 }
 
 /** A route's static response (or fallback), with the route's response headers. */
@@ -68,13 +75,22 @@ export function sendStatic(
   requestId: string,
   extra?: Record<string, string>,
 ): void {
+  res.writeHead(response.status, staticHeaders(route, response, requestId, extra) as Record<string, string>);
+  res.end(response.body);
+}
+
+/** The headers of a static response: its own, the request id, `extra`, the route's operations, the secure ones. */
+export function staticHeaders(
+  route: CompiledRoute,
+  response: StaticResponse,
+  requestId: string,
+  extra: Record<string, string> | undefined,
+): HeaderRecord {
   const headers: HeaderRecord = { ...response.headers, 'content-length': String(response.body.length) };
   headers[Headers.requestId] = requestId;
   if (extra) withExtra(headers, extra);
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-  applySecureHeaders(headers);
-  res.writeHead(response.status, headers as Record<string, string>);
-  res.end(response.body);
+  return applySecureHeaders(headers);
 }
 
 /** A redirect route's answer: `Location` from its template, the query kept when it says so. */
@@ -95,4 +111,32 @@ export function sendRedirect(
   applySecureHeaders(headers);
   res.writeHead(action.status, headers as Record<string, string>);
   res.end();
+}
+
+/** The answers node:http's `clientError` (and the fast-path front) write on the raw socket. */
+const CLIENT_ERRORS: Record<400 | 408 | 431, readonly [code: string, reason: string, detail: string]> = {
+  400: ['BAD_REQUEST', 'Bad Request', 'The request is not valid HTTP/1.1'],
+  408: ['REQUEST_TIMEOUT', 'Request Timeout', 'The request was not received in time'],
+  431: [
+    'HEADERS_TOO_LARGE',
+    'Request Header Fields Too Large',
+    'The request head is larger than the gateway accepts',
+  ],
+};
+
+/** The bytes of a 400, 408 or 431 problem answer that closes the connection (no request was read whole). */
+export function clientErrorAnswer(status: 400 | 408 | 431): string {
+  const [code, reason, detail] = CLIENT_ERRORS[status];
+  const body = JSON.stringify(
+    problem({
+      status,
+      code,
+      detail,
+      ...(status === 431 ? { title: 'Request Header Fields Too Large' } : {}),
+    }),
+  );
+  return (
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+    `content-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+  );
 }

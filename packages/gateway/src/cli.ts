@@ -48,7 +48,7 @@ export const gatewayCommand: CommandDefinition = {
   name: 'gateway',
   summary: 'Run the API gateway (routes, proxying, admin API) in the foreground',
   usage:
-    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--redis-url <url>] [--upstream-ca <file>] [--workers <n>]',
+    '[--port <port>] [--admin-port <port>] [--host <host>] [--routes <file> | --config-url <url>] [--registry-url <url>] [--redis-url <url>] [--upstream-ca <file>] [--workers <n>] [--no-fast-path]',
   options: {
     port: {
       type: 'string',
@@ -92,6 +92,10 @@ export const gatewayCommand: CommandDefinition = {
       placeholder: '<n>',
       description: 'Worker processes sharing the port (node:cluster; default 1)',
     },
+    'no-fast-path': {
+      type: 'boolean',
+      description: 'Serve every request through node:http, without the fast-path front for plain routes',
+    },
   },
   async run({ values }, io) {
     const port = portOption(values, 'port') ?? DefaultPorts.gateway;
@@ -130,6 +134,7 @@ export const gatewayCommand: CommandDefinition = {
       registryUrl: stringOption(values, 'registry-url') ?? io.env[EnvVars.registryUrl],
       redisUrl: stringOption(values, 'redis-url') ?? io.env.FLOTILLA_REDIS_URL,
       upstreamCa,
+      fastPath: values['no-fast-path'] !== true,
       logger,
     });
     if (cluster.isWorker) {

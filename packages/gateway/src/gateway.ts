@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createLogger, Headers, type Logger } from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
@@ -62,6 +62,8 @@ export class Gateway {
   private table: RouteTable;
   /** Built per routes version; empty when no route has auth, rateLimit, cache or cors. */
   private features: Map<CompiledRoute, RouteFeatures>;
+  /** Routes the fast-path front may serve itself (see {@link plainMatch}). */
+  private plain: Set<CompiledRoute>;
   private readonly builder: FeatureBuilder;
   private readonly admission: Admission;
   readonly metrics: GatewayMetrics | undefined;
@@ -94,6 +96,7 @@ export class Gateway {
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
+    this.plain = this.plainRoutes(options.routes);
   }
 
   /** The JWKS caches every route's JWT verification shares. */
@@ -124,6 +127,47 @@ export class Gateway {
     this.upstreams.policies.update(routes);
     this.table = table;
     this.features = features;
+    this.plain = this.plainRoutes(routes);
+  }
+
+  /**
+   * The match of a request when its route is plain: it proxies to `http:` URL targets under its
+   * timeout alone (no retry, breaker, bulkhead) and has no security or traffic section. The
+   * fast-path front answers only those itself; undefined for anything else, a path that matches
+   * nothing or one that is not valid (node:http's path then answers).
+   */
+  plainMatch(
+    method: string,
+    pathname: string,
+    search: string,
+    headers: IncomingHttpHeaders,
+  ): RouteMatch | undefined {
+    let match: RouteMatch | undefined;
+    try {
+      match = this.table.match({ method, pathname, search, headers });
+    } catch {
+      return undefined;
+    }
+    return match !== undefined && this.plain.has(match.route) ? match : undefined;
+  }
+
+  private plainRoutes(routes: readonly CompiledRoute[]): Set<CompiledRoute> {
+    const plain = new Set<CompiledRoute>();
+    for (const route of routes) {
+      const action = route.action;
+      if (action.kind !== 'proxy' || this.features.has(route)) continue;
+      const policies = this.upstreams.policies;
+      if (
+        action.legs.every(
+          (leg) =>
+            leg.kind === 'url' &&
+            leg.origin.startsWith('http:') &&
+            policies.pipeline(route, leg).kind === 'timeout',
+        )
+      )
+        plain.add(route);
+    }
+    return plain;
   }
 
   /** `request` listener of the gateway's HTTP server. */

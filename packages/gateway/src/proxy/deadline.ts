@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Headers } from '@flotilla/core';
 import { DeadlineExceededError, parseDeadline } from '@flotilla/resilience';
 import type { CompiledRoute } from '../routes/compile.js';
@@ -6,8 +6,13 @@ import type { AttemptState } from '../upstreams/upstreams.js';
 
 /** The route's deadline, or the client's when that is earlier. */
 export function deadlineOf(route: CompiledRoute, req: IncomingMessage): number {
+  return deadlineFrom(route, req.headers);
+}
+
+/** {@link deadlineOf} from the request's headers. */
+export function deadlineFrom(route: CompiledRoute, headers: IncomingHttpHeaders): number {
   const routeDeadline = Date.now() + route.timeoutMs;
-  const clientDeadline = parseDeadline(req.headers[Headers.deadline]);
+  const clientDeadline = parseDeadline(headers[Headers.deadline]);
   return clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
 }
 

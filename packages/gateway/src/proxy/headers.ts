@@ -62,19 +62,30 @@ export interface HopInfo {
  * chain, request id and trace context. `host` is left out so undici sends the upstream's.
  */
 export function upstreamRequestHeaders(req: IncomingMessage, hop: HopInfo): HeaderRecord {
-  const source = req.headers;
+  const socket = req.socket;
+  return forwardedRequestHeaders(
+    req.headers,
+    socket.remoteAddress,
+    (socket as { encrypted?: boolean }).encrypted === true,
+    hop,
+  );
+}
+
+/** {@link upstreamRequestHeaders} from the parts of a request (the fast-path front has no `IncomingMessage`). */
+export function forwardedRequestHeaders(
+  source: IncomingHttpHeaders,
+  remoteAddress: string | undefined,
+  encrypted: boolean,
+  hop: HopInfo,
+): HeaderRecord {
   const listed = connectionTokens(source.connection);
   const out: HeaderRecord = {};
   for (const name in source) {
     if (isHopByHop(name, listed) || SET_BY_GATEWAY.has(name)) continue;
     out[name] = source[name];
   }
-  const socket = req.socket;
-  out['x-forwarded-for'] = append(source['x-forwarded-for'], socket.remoteAddress ?? 'unknown');
-  out['x-forwarded-proto'] = append(
-    source['x-forwarded-proto'],
-    (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
-  );
+  out['x-forwarded-for'] = append(source['x-forwarded-for'], remoteAddress ?? 'unknown');
+  out['x-forwarded-proto'] = append(source['x-forwarded-proto'], encrypted ? 'https' : 'http');
   if (source.host !== undefined) out['x-forwarded-host'] = append(source['x-forwarded-host'], source.host);
   out[Headers.requestId] = hop.requestId;
   out[Headers.traceparent] = hop.traceparent;

@@ -1,0 +1,291 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Headers, PROBLEM_CONTENT_TYPE, type Problem, problem } from '@flotilla/core';
+import { problemHeaders, staticHeaders } from '../answers.js';
+import type { Gateway } from '../gateway.js';
+import { clientClosed } from '../proxy/client-closed.js';
+import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
+import { failureAnswer } from '../proxy/failure.js';
+import { clientResponseHeaders, forwardedRequestHeaders, type HeaderRecord } from '../proxy/headers.js';
+import type { Http1Controller, Http1Handler } from '../proxy/http1/pool.js';
+import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
+import type { CompiledRoute, Upstream } from '../routes/compile.js';
+import { applyHeaderOps } from '../routes/header-ops.js';
+import type { RouteMatch } from '../routes/table.js';
+import { applySecureHeaders } from '../traffic/secure-headers.js';
+import { upstreamError } from '../upstreams/upstreams.js';
+import type { FrontRequest } from './request-head.js';
+import { AS_IS, CHUNKED, type Framing, hasNoBody, responseHead } from './response-head.js';
+
+/** What an exchange uses of the gateway. */
+export type FrontHost = Pick<Gateway, 'logger' | 'metrics' | 'upstreams' | 'pickLeg' | 'upstreamPath'>;
+
+/** What an exchange uses of its client connection. */
+export interface FrontSink {
+  readonly remoteAddress: string | undefined;
+  /** `Connection`/`Keep-Alive` header lines for the answer being written now. */
+  connectionLines(request: FrontRequest): string;
+  /** Writes bytes to the client; false when the socket's buffer is full (wait for `onDrain`). */
+  write(data: string | Buffer): boolean;
+  cork(): void;
+  uncork(): void;
+  /** Calls `resume` once the client's socket drained. */
+  onDrain(resume: () => void): void;
+  /** The answer is complete: the next request may be read. */
+  finished(exchange: FrontExchange): void;
+  /** The answer cannot be completed: the connection is dropped. */
+  destroy(): void;
+}
+
+/** Response body bytes held before the head is written, before upstream reading pauses. */
+const PENDING_LIMIT = 64 * 1024;
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+/**
+ * One request the fast-path front serves itself: a GET or HEAD on a plain route, sent through the
+ * route's pool under the route's deadline; the answer is the one the node:http path gives (the
+ * upstream's head and body with the gateway's headers, or a 502/504 problem, or the fallback),
+ * written straight to the client's socket.
+ */
+export class FrontExchange implements Http1Handler {
+  private controller: Http1Controller | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private sent = 0;
+  private status = 0;
+  private upstreamHeaders: IncomingHttpHeaders | undefined;
+  private pending: Buffer[] | undefined;
+  private pendingBytes = 0;
+  private headWritten = false;
+  private chunked = false;
+  private ended = false;
+  /** The answer is complete, or the client is gone: nothing more is written. */
+  private over = false;
+  private readonly route: CompiledRoute;
+  private readonly leg: Upstream & { kind: 'url' };
+  private readonly requestId: string;
+
+  constructor(
+    private readonly host: FrontHost,
+    private readonly sink: FrontSink,
+    private readonly request: FrontRequest,
+    private readonly match: RouteMatch,
+    private readonly started: number,
+  ) {
+    this.route = match.route;
+    // Plain routes (Gateway.plainMatch) have URL legs only.
+    this.leg = host.pickLeg(this.route) as Upstream & { kind: 'url' };
+    this.requestId = requestIdOf(request.headers[Headers.requestId]);
+  }
+
+  /** Sends the request upstream; `pathname` and `search` are the client's. */
+  start(pathname: string, search: string): void {
+    const request = this.request;
+    const route = this.route;
+    const leg = this.leg;
+    const headers = forwardedRequestHeaders(request.headers, this.sink.remoteAddress, false, {
+      requestId: this.requestId,
+      traceparent: nextTraceparent(request.headers[Headers.traceparent]),
+    });
+    if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
+    const deadline = deadlineFrom(route, request.headers);
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      this.fail(deadlineExceeded(deadline));
+      return;
+    }
+    headers[Headers.deadline] = String(Math.floor(deadline));
+    this.timer = setTimeout(abortAtDeadline, left, this, deadline);
+    this.sent = performance.now();
+    this.host.upstreams.pool(leg.origin).dispatch(
+      {
+        path: this.host.upstreamPath(route, leg, this.match, pathname, search),
+        method: request.method,
+        headers: headers as Record<string, string>,
+        body: null,
+      },
+      this,
+    );
+  }
+
+  /** The client went away: the upstream request is stopped, nothing more is written. */
+  abandon(): void {
+    if (this.over) return;
+    this.over = true;
+    clearTimeout(this.timer);
+    this.controller?.abort(clientClosed());
+  }
+
+  /** Deadline timer: the upstream request stops with the deadline's error (a 504). */
+  expire(deadline: number): void {
+    this.controller?.abort(deadlineExceeded(deadline));
+  }
+
+  onRequestStart(controller: Http1Controller): void {
+    this.controller = controller;
+  }
+
+  onResponseStart(_controller: Http1Controller, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200 || this.over) return; // 1xx: the final response follows
+    clearTimeout(this.timer);
+    this.host.metrics?.upstreamDuration(this.leg.key, (performance.now() - this.sent) / 1000);
+    this.status = statusCode;
+    this.upstreamHeaders = headers;
+    // After the bytes being parsed now, which often hold the whole body: then head and body
+    // leave in one write with a known length.
+    process.nextTick(writeHead, this);
+  }
+
+  onResponseData(controller: Http1Controller, chunk: Buffer): void {
+    if (this.over) return;
+    if (!this.headWritten) {
+      if (this.pending) this.pending.push(chunk);
+      else this.pending = [chunk];
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes >= PENDING_LIMIT) controller.pause();
+      return;
+    }
+    if (!this.writeBody(chunk)) {
+      controller.pause();
+      this.sink.onDrain(() => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.ended = true;
+    if (this.over || !this.headWritten) return;
+    if (this.chunked) this.sink.write(LAST_CHUNK);
+    this.complete();
+  }
+
+  onResponseError(_controller: Http1Controller, error: Error): void {
+    if (this.over) return;
+    if (this.status === 0) this.fail(upstreamError(error, this.leg.key, NO_ATTEMPT));
+    else {
+      // The head arrived already: all that is left is cutting the answer short.
+      this.over = true;
+      this.sink.destroy();
+    }
+  }
+
+  /** Writes the head (and the body when it is all here). */
+  flushHead(): void {
+    if (this.over) return;
+    const status = this.status;
+    const headers = clientResponseHeaders(this.upstreamHeaders!, this.requestId);
+    const route = this.route;
+    if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+    applySecureHeaders(headers);
+    const pending = this.pending;
+    // As node:http frames a relayed head (its headers are written before the body is known): a
+    // body without a length is chunked, however little of it there is.
+    const framing: Framing =
+      hasNoBody(this.request.method, status) || headers['content-length'] !== undefined ? AS_IS : CHUNKED;
+    const head = responseHead(status, headers, this.sink.connectionLines(this.request), framing);
+    if (head === undefined) {
+      this.controller?.abort(new Error('response discarded'));
+      this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');
+      this.answerProblem(
+        problem({
+          status: 502,
+          code: 'BAD_UPSTREAM_RESPONSE',
+          detail: 'The upstream sent headers that cannot be relayed',
+        }),
+        undefined,
+      );
+      return;
+    }
+    this.headWritten = true;
+    this.chunked = framing === CHUNKED;
+    const sink = this.sink;
+    this.pending = undefined;
+    sink.cork();
+    sink.write(head);
+    let full = false;
+    if (pending) for (const chunk of pending) full = !this.writeBody(chunk) || full;
+    if (this.ended && this.chunked) sink.write(LAST_CHUNK);
+    sink.uncork();
+    if (this.ended) this.complete();
+    else if (this.controller?.paused) {
+      const controller = this.controller;
+      if (full) sink.onDrain(() => controller.resume());
+      else controller.resume();
+    }
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    if (!this.chunked) return this.sink.write(chunk);
+    if (chunk.length === 0) return true;
+    this.sink.write(chunk.length.toString(16) + CRLF);
+    this.sink.write(chunk);
+    return this.sink.write(CRLF);
+  }
+
+  private complete(): void {
+    this.over = true;
+    this.host.metrics?.request(
+      this.route.id,
+      this.request.method,
+      this.status,
+      (performance.now() - this.started) / 1000,
+    );
+    this.sink.finished(this);
+  }
+
+  /** The exchange failed before a head: the route's fallback, a problem, or a dropped connection. */
+  private fail(error: unknown): void {
+    clearTimeout(this.timer);
+    const route = this.route;
+    const outcome = failureAnswer(
+      this.host.logger,
+      this.request.method,
+      this.request.url,
+      route,
+      error,
+      this.requestId,
+    );
+    if (outcome.kind === 'destroy') {
+      this.over = true;
+      this.sink.destroy();
+    } else if (outcome.kind === 'fallback') {
+      const response = outcome.response;
+      this.answer(response.status, staticHeaders(route, response, this.requestId, undefined), response.body);
+    } else this.answerProblem(outcome.problem, outcome.headers);
+  }
+
+  private answerProblem(p: Problem, extra: Record<string, string> | undefined): void {
+    const body = Buffer.from(JSON.stringify({ ...p, instance: this.requestId }));
+    const headers: HeaderRecord = problemHeaders(this.requestId, extra);
+    headers['content-type'] = PROBLEM_CONTENT_TYPE;
+    headers['content-length'] = String(body.length);
+    this.answer(p.status, headers, body);
+  }
+
+  /** A whole answer of the gateway's own (no upstream body follows). */
+  private answer(status: number, headers: HeaderRecord, body: Buffer): void {
+    this.status = status;
+    const head = responseHead(status, headers, this.sink.connectionLines(this.request), AS_IS);
+    if (head === undefined) {
+      this.over = true;
+      this.sink.destroy();
+      return;
+    }
+    this.headWritten = true;
+    const sink = this.sink;
+    sink.cork();
+    sink.write(head);
+    if (!hasNoBody(this.request.method, status)) sink.write(body);
+    sink.uncork();
+    this.complete();
+  }
+}
+
+/** Attempt state for `upstreamError`: the fast path has one attempt and no request body. */
+const NO_ATTEMPT = Object.freeze({ tried: [], body: { started: false }, current: undefined });
+
+function writeHead(exchange: FrontExchange): void {
+  exchange.flushHead();
+}
+
+function abortAtDeadline(exchange: FrontExchange, deadline: number): void {
+  exchange.expire(deadline);
+}

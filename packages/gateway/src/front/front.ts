@@ -1,0 +1,327 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { clientErrorAnswer } from '../answers.js';
+import type { Gateway } from '../gateway.js';
+import { FrontExchange, type FrontHost, type FrontSink } from './exchange.js';
+import { type FrontRequest, parseRequestHead } from './request-head.js';
+
+/** Options of a {@link Front}. */
+export interface FrontOptions {
+  /** Largest request head in bytes; a longer one goes to node:http (which answers 431). */
+  maxHeaderSize: number;
+  /** Time a client has to send a request head (408 after it). */
+  headersTimeoutMs: number;
+  /** Idle time after which a keep-alive connection is closed. */
+  keepAliveTimeoutMs: number;
+}
+
+/** Counters of a front, for tests and the admin API. */
+export interface FrontStats {
+  /** Requests the fast path answered. */
+  served: number;
+  /** Connections handed to node:http. */
+  handedOff: number;
+  /** Open connections the front still owns. */
+  readonly connections: number;
+}
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+/** Bytes a client may send ahead (pipelined requests) while an answer is being written. */
+const READ_AHEAD_LIMIT = 64 * 1024;
+
+/**
+ * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
+ * requests the plain route path can take whole (GET or HEAD, HTTP/1.1, no body, a plain route)
+ * are parsed and answered here, without node:http's per-request objects. Any other request, or
+ * any head the strict parser does not accept, hands the connection with the bytes read so far to
+ * node:http for the rest of its life, so node:http keeps producing every other answer (400, 413,
+ * 431, bodies, upgrades, every feature) exactly as without the front.
+ */
+export class Front {
+  readonly stats: FrontStats;
+  private readonly open = new Set<FrontConnection>();
+  private readonly nodeListener: (socket: Socket) => void;
+  private closing = false;
+  /** `Connection`/`Keep-Alive` lines of a keep-alive answer, as node:http writes them. */
+  readonly keepAliveLines: string;
+
+  constructor(
+    readonly host: FrontHost & Pick<Gateway, 'plainMatch'>,
+    private readonly server: Server,
+    readonly options: FrontOptions,
+  ) {
+    const listeners = server.listeners('connection') as ((socket: Socket) => void)[];
+    if (listeners.length !== 1)
+      throw new Error('the front takes over a server with exactly one connection listener');
+    this.nodeListener = listeners[0]!;
+    server.removeListener('connection', this.nodeListener);
+    server.on('connection', (socket: Socket) => this.accept(socket));
+    const open = this.open;
+    this.stats = {
+      served: 0,
+      handedOff: 0,
+      get connections() {
+        return open.size;
+      },
+    };
+    const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
+    this.keepAliveLines =
+      options.keepAliveTimeoutMs > 0
+        ? `Connection: keep-alive\r\nKeep-Alive: timeout=${seconds}\r\n`
+        : 'Connection: keep-alive\r\n';
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    this.open.add(new FrontConnection(this, socket));
+  }
+
+  /** Stops keeping connections: idle ones close now, busy ones after their answer. */
+  closeIdle(): void {
+    this.closing = true;
+    for (const conn of this.open) conn.closeIfIdle();
+  }
+
+  /** Closes every connection the front owns. */
+  closeAll(): void {
+    this.closing = true;
+    for (const conn of this.open) conn.destroy();
+  }
+
+  /** Gives `socket` to node:http; `buffered` are the bytes read and not answered yet. */
+  handOff(conn: FrontConnection, socket: Socket, buffered: Buffer | undefined, ended: boolean): void {
+    this.open.delete(conn);
+    this.stats.handedOff++;
+    this.nodeListener.call(this.server, socket);
+    // node:http reads the socket itself from now on (it consumes the handle); the bytes read
+    // already reach its parser through the `data` listener it just added, before any new ones.
+    if (buffered) socket.emit('data', buffered);
+    if (ended) socket.emit('end');
+    else if (socket.isPaused()) socket.resume();
+  }
+
+  forget(conn: FrontConnection): void {
+    this.open.delete(conn);
+  }
+}
+
+const IDLE = 0;
+const HEADERS = 1;
+const KEEP_ALIVE = 2;
+
+/** One client connection while the front owns it. */
+class FrontConnection implements FrontSink {
+  readonly remoteAddress: string | undefined;
+  private buffer: Buffer | undefined;
+  private exchange: FrontExchange | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private timerKind = IDLE;
+  private answered = 0;
+  private closeAfter = false;
+  private gone = false;
+  /** The connection is ending (after its last answer or a 408): bytes that still come are dropped. */
+  private ending = false;
+
+  constructor(
+    private readonly front: Front,
+    private readonly socket: Socket,
+  ) {
+    this.remoteAddress = socket.remoteAddress;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+    this.arm(HEADERS, front.options.headersTimeoutMs);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.ending) return;
+    const buffer = this.buffer;
+    this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
+    if (this.exchange !== undefined) {
+      if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
+      return;
+    }
+    try {
+      this.next();
+    } catch (error) {
+      // A fault of the front must cost one connection, never the process.
+      this.front.host.logger.error({ err: error }, 'fast-path front failed; connection dropped');
+      this.socket.destroy();
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    // As node:http does (it does not allow half-open clients): an answer being made is dropped
+    // and the connection ends; bytes not answered yet go to node:http, which does the same.
+    const exchange = this.exchange;
+    if (exchange !== undefined) {
+      this.exchange = undefined;
+      exchange.abandon();
+      this.end();
+      return;
+    }
+    if (this.buffer === undefined || this.ending) this.end();
+    else this.handOff(true);
+  };
+
+  private readonly onClose = (): void => {
+    this.gone = true;
+    clearTimeout(this.timer);
+    this.front.forget(this);
+    this.exchange?.abandon();
+    this.exchange = undefined;
+  };
+
+  private readonly onError = (): void => {
+    // 'close' follows: that is where the connection is cleaned up.
+  };
+
+  /** Reads and starts the next request in the buffer, or waits for one. */
+  private next(): void {
+    const front = this.front;
+    const buffer = this.buffer;
+    if (buffer === undefined) {
+      if (front.isClosing || this.closeAfter) this.end();
+      else if (this.answered > 0) this.arm(KEEP_ALIVE, front.options.keepAliveTimeoutMs);
+      else this.arm(HEADERS, front.options.headersTimeoutMs);
+      return;
+    }
+    const maxHeaderSize = front.options.maxHeaderSize;
+    const end = buffer.indexOf(HEAD_END);
+    if (end === -1) {
+      // node:http answers a head it cannot take at once (400 for a bare LF or CR): so does the
+      // front, by handing it over instead of waiting for a blank line that may never come.
+      if (buffer.length > maxHeaderSize || hasBareLineEnd(buffer)) this.handOff(false);
+      else if (this.timerKind !== HEADERS) this.arm(HEADERS, front.options.headersTimeoutMs);
+      return;
+    }
+    const request =
+      end + 4 <= maxHeaderSize ? parseRequestHead(buffer.toString('latin1', 0, end)) : undefined;
+    if (request === undefined) {
+      this.handOff(false);
+      return;
+    }
+    const started = performance.now();
+    const url = request.url;
+    const q = url.indexOf('?');
+    const pathname = q < 0 ? url : url.slice(0, q);
+    const search = q < 0 ? '' : url.slice(q);
+    const match = front.host.plainMatch(request.method, pathname, search, request.headers);
+    if (match === undefined) {
+      this.handOff(false);
+      return;
+    }
+    this.disarm();
+    this.buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : undefined;
+    if (request.close) this.closeAfter = true;
+    front.stats.served++;
+    const exchange = new FrontExchange(front.host, this, request, match, started);
+    this.exchange = exchange;
+    exchange.start(pathname, search);
+  }
+
+  connectionLines(_request: FrontRequest): string {
+    return this.closeAfter || this.front.isClosing ? 'Connection: close\r\n' : this.front.keepAliveLines;
+  }
+
+  write(data: string | Buffer): boolean {
+    return typeof data === 'string' ? this.socket.write(data, 'latin1') : this.socket.write(data);
+  }
+
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
+  onDrain(resume: () => void): void {
+    this.socket.once('drain', resume);
+  }
+
+  finished(exchange: FrontExchange): void {
+    if (this.exchange !== exchange || this.gone) return;
+    this.exchange = undefined;
+    this.answered++;
+    if (this.closeAfter || this.front.isClosing) {
+      // As node:http ends a connection after its last answer: once the bytes are out.
+      this.ending = true;
+      this.buffer = undefined;
+      this.socket.destroySoon();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    this.next();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Closes the connection unless an answer is being made. */
+  closeIfIdle(): void {
+    if (this.exchange === undefined) this.socket.destroy();
+  }
+
+  /** Ends the connection, after `last` if given; the front reads nothing more from it. */
+  private end(last?: string): void {
+    this.ending = true;
+    this.buffer = undefined;
+    if (last === undefined) this.socket.end();
+    else this.socket.end(last, 'latin1');
+  }
+
+  private handOff(ended: boolean): void {
+    this.disarm();
+    const socket = this.socket;
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('error', this.onError);
+    const buffered = this.buffer;
+    this.buffer = undefined;
+    this.front.handOff(this, socket, buffered, ended);
+  }
+
+  private arm(kind: number, ms: number): void {
+    clearTimeout(this.timer);
+    this.timerKind = kind;
+    this.timer = ms > 0 ? setTimeout(onTimer, ms, this) : undefined;
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerKind = IDLE;
+  }
+
+  /** The timer ran out: a head not received in time gets a 408, an idle connection closes. */
+  expire(): void {
+    const kind = this.timerKind;
+    this.timerKind = IDLE;
+    if (kind === HEADERS) this.end(clientErrorAnswer(408));
+    else if (kind === KEEP_ALIVE) this.socket.destroy();
+  }
+}
+
+/** Whether `bytes` hold an LF without a CR before it, or a CR followed by something else than LF. */
+function hasBareLineEnd(bytes: Buffer): boolean {
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1))
+    if (i === 0 || bytes[i - 1] !== 13) return true;
+  for (let i = bytes.indexOf(13); i !== -1; i = bytes.indexOf(13, i + 1))
+    if (i + 1 < bytes.length && bytes[i + 1] !== 10) return true;
+  return false;
+}
+
+function onTimer(conn: FrontConnection): void {
+  conn.expire();
+}

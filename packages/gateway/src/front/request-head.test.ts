@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { parseRequestHead } from './request-head.js';
+
+// Heads as the front passes them: latin1 text without the blank line that ends the head.
+const head = (...lines: string[]) => lines.join('\r\n');
+
+describe('parseRequestHead', () => {
+  it('takes a GET with lowercased names and trimmed values', () => {
+    const request = parseRequestHead(
+      head('GET /api/titles?id=7&x=%20 HTTP/1.1', 'Host: gw:8080', 'X-Thing: \t a b \t', 'Accept:*/*'),
+    );
+    expect(request).toEqual({
+      method: 'GET',
+      url: '/api/titles?id=7&x=%20',
+      headers: { host: 'gw:8080', 'x-thing': 'a b', accept: '*/*' },
+      close: false,
+    });
+  });
+
+  it('takes a HEAD and an empty value', () => {
+    expect(parseRequestHead(head('HEAD / HTTP/1.1', 'host: a'))).toEqual({
+      method: 'HEAD',
+      url: '/',
+      headers: { host: 'a' },
+      close: false,
+    });
+    expect(parseRequestHead(head('GET /x HTTP/1.1', 'Host: a', 'X-Empty:'))?.headers).toEqual({
+      host: 'a',
+      'x-empty': '',
+    });
+  });
+
+  it('notes Connection: close, alone or in a list', () => {
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: close'))?.close).toBe(true);
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: x-a, Close'))?.close).toBe(true);
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: keep-alive'))?.close).toBe(false);
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: closed'))?.close).toBe(false);
+  });
+
+  // Each of these goes to node:http, which answers it (or refuses it) as it always did.
+  it.each([
+    ['no Host', head('GET /x HTTP/1.1', 'Accept: */*')],
+    ['another method', head('POST /x HTTP/1.1')],
+    ['a lowercase method', head('get /x HTTP/1.1')],
+    ['HTTP/1.0', head('GET /x HTTP/1.0')],
+    ['HTTP/2 preface', 'PRI * HTTP/2.0'],
+    ['absolute-form target', head('GET http://a/x HTTP/1.1')],
+    ['asterisk target', head('GET * HTTP/1.1')],
+    ['a space in the target', head('GET /a b HTTP/1.1')],
+    ['a fragment', head('GET /a#b HTTP/1.1')],
+    ['a non-ASCII target byte', head('GET /caf\u00e9 HTTP/1.1')],
+    ['two spaces before the version', head('GET /x  HTTP/1.1')],
+    ['text after the version', head('GET /x HTTP/1.1 extra')],
+    ['a body by length', head('GET /x HTTP/1.1', 'Content-Length: 0')],
+    ['a chunked body', head('GET /x HTTP/1.1', 'transfer-encoding: chunked')],
+    ['an upgrade', head('GET /ws HTTP/1.1', 'Upgrade: websocket')],
+    ['Connection: upgrade', head('GET /ws HTTP/1.1', 'Connection: Upgrade')],
+    ['Expect', head('GET /x HTTP/1.1', 'Expect: 100-continue')],
+    ['a duplicate header', head('GET /x HTTP/1.1', 'Cookie: a=1', 'cookie: b=2')],
+    ['obs-fold', head('GET /x HTTP/1.1', 'X-A: one', ' two')],
+    ['a space before the colon', head('GET /x HTTP/1.1', 'X-A : one')],
+    ['an empty name', head('GET /x HTTP/1.1', ': one')],
+    ['a line without a colon', head('GET /x HTTP/1.1', 'X-A')],
+    ['a bare LF', 'GET /x HTTP/1.1\nX-A: one'],
+    ['a bare CR', 'GET /x HTTP/1.1\r\nX-A: o\rne'],
+    ['a NUL in a value', head('GET /x HTTP/1.1', 'X-A: o\0ne')],
+    ['obs-text in a value', head('GET /x HTTP/1.1', 'X-A: caf\u00e9')],
+    ['a prototype name', head('GET /x HTTP/1.1', '__proto__: x')],
+    ['an inherited name', head('GET /x HTTP/1.1', 'constructor: x')],
+    [
+      'more than 100 header lines',
+      head('GET /x HTTP/1.1', ...Array.from({ length: 101 }, (_, i) => `x-${i}: v`)),
+    ],
+  ])('hands over %s', (name, text) => {
+    // A Host line is added, so that each head is refused for its own reason.
+    expect(parseRequestHead(name === 'no Host' ? text : `${text}\r\nHost: a`)).toBeUndefined();
+  });
+
+  it('takes 100 header lines', () => {
+    const request = parseRequestHead(
+      head('GET /x HTTP/1.1', 'Host: a', ...Array.from({ length: 99 }, (_, i) => `x-${i}: v`)),
+    );
+    expect(Object.keys(request?.headers ?? {})).toHaveLength(100);
+  });
+});

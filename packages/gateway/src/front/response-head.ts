@@ -1,0 +1,66 @@
+import { STATUS_CODES } from 'node:http';
+import type { HeaderRecord } from '../proxy/headers.js';
+
+/** What may not appear in a header value written to a client (it would split the head). */
+const UNSAFE_VALUE = /[\r\n\0]/;
+/** A header name: an RFC 9110 token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+let dateSecond = 0;
+let dateText = '';
+
+/** `Date` in IMF-fixdate, made at most once a second (as node:http does). */
+function httpDate(): string {
+  const now = Date.now();
+  const second = now - (now % 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/** Framing of the body after a head: none added (HEAD, 204, 304, or the head has its own `content-length`). */
+export const AS_IS = 0;
+/** The head gets `Transfer-Encoding: chunked`; the body is written in chunks. */
+export const CHUNKED = 1;
+export type Framing = typeof AS_IS | typeof CHUNKED;
+
+/**
+ * The bytes of a response head in node:http's shape: status line with the standard reason,
+ * `headers` in their order, then `Date`, `connectionLines` (`Connection`, `Keep-Alive`) and the
+ * framing header, which node adds itself. Returns undefined when a header name or value cannot be written.
+ */
+export function responseHead(
+  status: number,
+  headers: HeaderRecord,
+  connectionLines: string,
+  framing: Framing,
+): string | undefined {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+  let hasDate = false;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (!TOKEN.test(name)) return undefined;
+    if (typeof value === 'string') {
+      if (UNSAFE_VALUE.test(value)) return undefined;
+      head += `${name}: ${value}\r\n`;
+    } else {
+      for (const item of value) {
+        if (UNSAFE_VALUE.test(item)) return undefined;
+        head += `${name}: ${item}\r\n`;
+      }
+    }
+    if (name.length === 4 && name === 'date') hasDate = true;
+  }
+  if (!hasDate) head += `Date: ${httpDate()}\r\n`;
+  head += connectionLines;
+  if (framing === CHUNKED) head += 'Transfer-Encoding: chunked\r\n';
+  return `${head}\r\n`;
+}
+
+/** Whether a response with this status to this method has no body (RFC 9110 §6.4.1). */
+export function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304 || status < 200;
+}
