@@ -13,6 +13,7 @@ import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
 import { upstreamError } from '../upstreams/upstreams.js';
+import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
 import type { FrontRequest } from './request-head.js';
 import { AS_IS, CHUNKED, type Framing, hasNoBody, responseHead } from './response-head.js';
 
@@ -47,8 +48,13 @@ const LAST_CHUNK = '0\r\n\r\n';
  * upstream's head and body with the gateway's headers, or a 502/504 problem, or the fallback),
  * written straight to the client's socket.
  */
-export class FrontExchange implements Http1Handler {
+export class FrontExchange implements Http1Handler, Due {
+  deadline = 0;
+  previousDue: Due | undefined;
+  nextDue: Due | undefined;
+  dueList: DeadlineList | undefined;
   private controller: Http1Controller | undefined;
+  /** The deadline's own timer when a client's deadline is earlier than the route's. */
   private timer: NodeJS.Timeout | undefined;
   private sent = 0;
   private status = 0;
@@ -66,6 +72,7 @@ export class FrontExchange implements Http1Handler {
 
   constructor(
     private readonly host: FrontHost,
+    private readonly lists: DeadlineLists,
     private readonly sink: FrontSink,
     private readonly request: FrontRequest,
     private readonly match: RouteMatch,
@@ -87,14 +94,20 @@ export class FrontExchange implements Http1Handler {
       traceparent: nextTraceparent(request.headers[Headers.traceparent]),
     });
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
-    const deadline = deadlineFrom(route, request.headers);
+    const clientDeadline = request.headers[Headers.deadline];
+    const deadline =
+      clientDeadline === undefined ? Date.now() + route.timeoutMs : deadlineFrom(route, request.headers);
     const left = deadline - Date.now();
     if (left <= 0) {
       this.fail(deadlineExceeded(deadline));
       return;
     }
     headers[Headers.deadline] = String(Math.floor(deadline));
-    this.timer = setTimeout(abortAtDeadline, left, this, deadline);
+    this.deadline = deadline;
+    // The route's own deadline joins the list of its timeout; a client's earlier one (any
+    // length) gets a timer of its own.
+    if (clientDeadline === undefined) this.lists.of(route.timeoutMs).add(this);
+    else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
     this.host.upstreams.pool(leg.origin).dispatch(
       {
@@ -111,13 +124,18 @@ export class FrontExchange implements Http1Handler {
   abandon(): void {
     if (this.over) return;
     this.over = true;
-    clearTimeout(this.timer);
+    this.clearDeadline();
     this.controller?.abort(clientClosed());
   }
 
-  /** Deadline timer: the upstream request stops with the deadline's error (a 504). */
-  expire(deadline: number): void {
-    this.controller?.abort(deadlineExceeded(deadline));
+  /** The deadline passed: the upstream request stops with the deadline's error (a 504). */
+  expire(): void {
+    this.controller?.abort(deadlineExceeded(this.deadline));
+  }
+
+  private clearDeadline(): void {
+    this.dueList?.remove(this);
+    if (this.timer !== undefined) clearTimeout(this.timer);
   }
 
   onRequestStart(controller: Http1Controller): void {
@@ -126,7 +144,7 @@ export class FrontExchange implements Http1Handler {
 
   onResponseStart(_controller: Http1Controller, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200 || this.over) return; // 1xx: the final response follows
-    clearTimeout(this.timer);
+    this.clearDeadline();
     this.host.metrics?.upstreamDuration(this.leg.key, (performance.now() - this.sent) / 1000);
     this.status = statusCode;
     this.upstreamHeaders = headers;
@@ -233,7 +251,7 @@ export class FrontExchange implements Http1Handler {
 
   /** The exchange failed before a head: the route's fallback, a problem, or a dropped connection. */
   private fail(error: unknown): void {
-    clearTimeout(this.timer);
+    this.clearDeadline();
     const route = this.route;
     const outcome = failureAnswer(
       this.host.logger,
@@ -286,6 +304,6 @@ function writeHead(exchange: FrontExchange): void {
   exchange.flushHead();
 }
 
-function abortAtDeadline(exchange: FrontExchange, deadline: number): void {
-  exchange.expire(deadline);
+function abortAtDeadline(exchange: FrontExchange): void {
+  exchange.expire();
 }

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientErrorAnswer } from '../answers.js';
 import type { Gateway } from '../gateway.js';
+import { DeadlineLists } from './deadlines.js';
 import { FrontExchange, type FrontHost, type FrontSink } from './exchange.js';
 import { type FrontRequest, parseRequestHead } from './request-head.js';
 
@@ -42,6 +43,11 @@ export class Front {
   private readonly open = new Set<FrontConnection>();
   private readonly nodeListener: (socket: Socket) => void;
   private closing = false;
+  /** Times the connections' head and keep-alive waits; runs while the front owns connections. */
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly sweepMs: number;
+  /** The route deadlines of requests in flight, one list per timeout. */
+  readonly deadlines = new DeadlineLists();
   /** `Connection`/`Keep-Alive` lines of a keep-alive answer, as node:http writes them. */
   readonly keepAliveLines: string;
 
@@ -64,6 +70,10 @@ export class Front {
         return open.size;
       },
     };
+    // Per request, a connection only notes when its wait ends; a sweep a tenth of the shorter
+    // timeout apart (at most 1 s) acts on it, instead of a timer set and cleared per request.
+    const shorter = Math.min(options.headersTimeoutMs || 1_000, options.keepAliveTimeoutMs || 1_000);
+    this.sweepMs = Math.min(1_000, Math.max(10, Math.floor(shorter / 10)));
     const seconds = Math.floor(options.keepAliveTimeoutMs / 1000);
     this.keepAliveLines =
       options.keepAliveTimeoutMs > 0
@@ -81,6 +91,21 @@ export class Front {
       return;
     }
     this.open.add(new FrontConnection(this, socket));
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(sweep, this.sweepMs, this);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Ends the waits that ran out; stops sweeping once no connection is left. */
+  sweep(): void {
+    if (this.open.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const conn of this.open) conn.sweep(now);
   }
 
   /** Stops keeping connections: idle ones close now, busy ones after their answer. */
@@ -121,8 +146,9 @@ class FrontConnection implements FrontSink {
   readonly remoteAddress: string | undefined;
   private buffer: Buffer | undefined;
   private exchange: FrontExchange | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** Which wait the front's sweep times (HEADERS, KEEP_ALIVE or IDLE for none) and its end (Unix ms). */
   private timerKind = IDLE;
+  private timerEnd = 0;
   private answered = 0;
   private closeAfter = false;
   private gone = false;
@@ -174,7 +200,7 @@ class FrontConnection implements FrontSink {
 
   private readonly onClose = (): void => {
     this.gone = true;
-    clearTimeout(this.timer);
+    this.timerKind = IDLE;
     this.front.forget(this);
     this.exchange?.abandon();
     this.exchange = undefined;
@@ -223,7 +249,7 @@ class FrontConnection implements FrontSink {
     this.buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : undefined;
     if (request.close) this.closeAfter = true;
     front.stats.served++;
-    const exchange = new FrontExchange(front.host, this, request, match, started);
+    const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, started);
     this.exchange = exchange;
     exchange.start(pathname, search);
   }
@@ -293,20 +319,18 @@ class FrontConnection implements FrontSink {
   }
 
   private arm(kind: number, ms: number): void {
-    clearTimeout(this.timer);
-    this.timerKind = kind;
-    this.timer = ms > 0 ? setTimeout(onTimer, ms, this) : undefined;
+    this.timerKind = ms > 0 ? kind : IDLE;
+    this.timerEnd = Date.now() + ms;
   }
 
   private disarm(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
     this.timerKind = IDLE;
   }
 
-  /** The timer ran out: a head not received in time gets a 408, an idle connection closes. */
-  expire(): void {
+  /** Called by the front's sweep: a head not received in time gets a 408, an idle connection closes. */
+  sweep(now: number): void {
     const kind = this.timerKind;
+    if (kind === IDLE || now < this.timerEnd) return;
     this.timerKind = IDLE;
     if (kind === HEADERS) this.end(clientErrorAnswer(408));
     else if (kind === KEEP_ALIVE) this.socket.destroy();
@@ -322,6 +346,6 @@ function hasBareLineEnd(bytes: Buffer): boolean {
   return false;
 }
 
-function onTimer(conn: FrontConnection): void {
-  conn.expire();
+function sweep(front: Front): void {
+  front.sweep();
 }
