@@ -5,7 +5,12 @@ import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
 import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
 import { failureAnswer } from '../proxy/failure.js';
-import { clientResponseHeaders, forwardedRequestHeaders, type HeaderRecord } from '../proxy/headers.js';
+import {
+  clientResponseHeaders,
+  connectionTokens,
+  forwardedRequestHeaders,
+  type HeaderRecord,
+} from '../proxy/headers.js';
 import type { Http1Controller, Http1Handler } from '../proxy/http1/pool.js';
 import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
 import type { CompiledRoute, Upstream } from '../routes/compile.js';
@@ -15,7 +20,7 @@ import { applySecureHeaders } from '../traffic/secure-headers.js';
 import { upstreamError } from '../upstreams/upstreams.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
 import type { FrontRequest } from './request-head.js';
-import { AS_IS, CHUNKED, type Framing, hasNoBody, responseHead } from './response-head.js';
+import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
 
 /** What an exchange uses of the gateway. */
 export type FrontHost = Pick<Gateway, 'logger' | 'metrics' | 'upstreams' | 'pickLeg' | 'upstreamPath'>;
@@ -189,16 +194,26 @@ export class FrontExchange implements Http1Handler, Due {
   flushHead(): void {
     if (this.over) return;
     const status = this.status;
-    const headers = clientResponseHeaders(this.upstreamHeaders!, this.requestId);
+    const upstream = this.upstreamHeaders!;
     const route = this.route;
-    if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-    applySecureHeaders(headers);
     const pending = this.pending;
     // As node:http frames a relayed head (its headers are written before the body is known): a
     // body without a length is chunked, however little of it there is.
-    const framing: Framing =
-      hasNoBody(this.request.method, status) || headers['content-length'] !== undefined ? AS_IS : CHUNKED;
-    const head = responseHead(status, headers, this.sink.connectionLines(this.request), framing);
+    let framing: Framing = AS_IS;
+    let head: string | undefined;
+    if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
+      // The common case: the head straight from the upstream's headers.
+      if (!hasNoBody(this.request.method, status) && upstream['content-length'] === undefined)
+        framing = CHUNKED;
+      head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(this.request), framing);
+    } else {
+      const headers = clientResponseHeaders(upstream, this.requestId);
+      if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+      applySecureHeaders(headers);
+      if (!hasNoBody(this.request.method, status) && headers['content-length'] === undefined)
+        framing = CHUNKED;
+      head = responseHead(status, headers, this.sink.connectionLines(this.request), framing);
+    }
     if (head === undefined) {
       this.controller?.abort(new Error('response discarded'));
       this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');

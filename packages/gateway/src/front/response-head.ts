@@ -1,5 +1,7 @@
-import { STATUS_CODES } from 'node:http';
-import type { HeaderRecord } from '../proxy/headers.js';
+import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http';
+import { Headers } from '@flotilla/core';
+import { type HeaderRecord, isHopByHop } from '../proxy/headers.js';
+import { FINGERPRINT_HEADERS, SECURE_HEADERS } from '../traffic/secure-headers.js';
 
 /** What may not appear in a header value written to a client (it would split the head). */
 const UNSAFE_VALUE = /[\r\n\0]/;
@@ -25,6 +27,40 @@ export const AS_IS = 0;
 /** The head gets `Transfer-Encoding: chunked`; the body is written in chunks. */
 export const CHUNKED = 1;
 export type Framing = typeof AS_IS | typeof CHUNKED;
+
+const SECURE_ENTRIES = Object.entries(SECURE_HEADERS);
+const FINGERPRINTS = new Set(FINGERPRINT_HEADERS);
+
+/**
+ * The head of a relayed answer straight from the upstream's headers, for a route without response
+ * header operations and an upstream whose `Connection` header lists no other header: the bytes
+ * `responseHead(clientResponseHeaders(…) + applySecureHeaders)` gives, without the intermediate
+ * record and without validating again what the pool's response parser validated.
+ */
+export function relayedHead(
+  status: number,
+  upstream: IncomingHttpHeaders,
+  requestId: string,
+  connectionLines: string,
+  framing: Framing,
+): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+  for (const name in upstream) {
+    if (isHopByHop(name, undefined) || FINGERPRINTS.has(name)) continue;
+    const value = name === Headers.requestId ? requestId : upstream[name]!;
+    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+    else for (const item of value) head += `${name}: ${item}\r\n`;
+  }
+  if (upstream[Headers.requestId] === undefined) head += `${Headers.requestId}: ${requestId}\r\n`;
+  for (let i = 0; i < SECURE_ENTRIES.length; i++) {
+    const [name, value] = SECURE_ENTRIES[i]!;
+    if (upstream[name] === undefined) head += `${name}: ${value}\r\n`;
+  }
+  if (upstream.date === undefined) head += `Date: ${httpDate()}\r\n`;
+  head += connectionLines;
+  if (framing === CHUNKED) head += 'Transfer-Encoding: chunked\r\n';
+  return `${head}\r\n`;
+}
 
 /**
  * The bytes of a response head in node:http's shape: status line with the standard reason,

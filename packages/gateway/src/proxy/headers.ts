@@ -28,8 +28,8 @@ const SET_BY_GATEWAY = new Set([
 
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
-/** Names listed in a `Connection` header (they are hop-by-hop too). */
-function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+/** Names listed in a `Connection` header (they are hop-by-hop too); undefined for none. */
+export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
   const text = Array.isArray(value) ? value.join(',') : value;
   if (text === 'keep-alive' || text === 'close') return undefined;
@@ -41,7 +41,8 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
   return names;
 }
 
-function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
+/** Whether a header is for one hop only: always, or because `Connection` lists it. */
+export function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed?.has(name) === true;
 }
 
