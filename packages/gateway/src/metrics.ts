@@ -60,6 +60,32 @@ export class GatewayMetrics {
     this.resilience = new ResilienceMetrics({ registry });
   }
 
+  /**
+   * Exposes the fast-path front's counters: requests it answered itself and connections it
+   * handed to node:http (read at scrape time; nothing per request).
+   */
+  watchFront(stats: { readonly served: number; readonly handedOff: number }): void {
+    const registers = [this.registry];
+    new Counter({
+      name: 'flotilla_gateway_fast_path_requests_total',
+      help: 'Requests the fast-path front answered without node:http (plain routes).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.served);
+      },
+    });
+    new Counter({
+      name: 'flotilla_gateway_fast_path_handoffs_total',
+      help: 'Client connections the fast-path front handed to node:http (a request it does not serve itself).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats.handedOff);
+      },
+    });
+  }
+
   /** Counts one answered request and its duration. */
   request(route: string, method: string, status: number, seconds: number): void {
     const key = `${route}\u0000${method}\u0000${status}`;

@@ -180,6 +180,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   server.on('upgrade', gateway.handleUpgrade);
   server.on('clientError', onClientError);
   const front = options.fastPath === false ? undefined : new Front(gateway, server, limits);
+  if (front) metrics.watchFront(front.stats);
   const admin = createAdminServer({ gateway, metrics, routes: source.state, reload: () => source.reload() });
 
   const port = await listen(server, options.port ?? DefaultPorts.gateway, host);

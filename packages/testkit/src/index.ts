@@ -12,6 +12,7 @@ export {
   stopAll,
   type WaitForHttpOptions,
 } from './process.js';
+export { seeded } from './random.js';
 export {
   DEFAULT_ETCD_URL,
   type EtcdFixture,

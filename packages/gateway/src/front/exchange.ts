@@ -29,7 +29,7 @@ export type FrontHost = Pick<Gateway, 'logger' | 'metrics' | 'upstreams' | 'pick
 export interface FrontSink {
   readonly remoteAddress: string | undefined;
   /** `Connection`/`Keep-Alive` header lines for the answer being written now. */
-  connectionLines(request: FrontRequest): string;
+  connectionLines(): string;
   /** Writes bytes to the client; false when the socket's buffer is full (wait for `onDrain`). */
   write(data: string | Buffer): boolean;
   cork(): void;
@@ -205,14 +205,14 @@ export class FrontExchange implements Http1Handler, Due {
       // The common case: the head straight from the upstream's headers.
       if (!hasNoBody(this.request.method, status) && upstream['content-length'] === undefined)
         framing = CHUNKED;
-      head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(this.request), framing);
+      head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(), framing);
     } else {
       const headers = clientResponseHeaders(upstream, this.requestId);
       if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
       applySecureHeaders(headers);
       if (!hasNoBody(this.request.method, status) && headers['content-length'] === undefined)
         framing = CHUNKED;
-      head = responseHead(status, headers, this.sink.connectionLines(this.request), framing);
+      head = responseHead(status, headers, this.sink.connectionLines(), framing);
     }
     if (head === undefined) {
       this.controller?.abort(new Error('response discarded'));
@@ -296,7 +296,7 @@ export class FrontExchange implements Http1Handler, Due {
   /** A whole answer of the gateway's own (no upstream body follows). */
   private answer(status: number, headers: HeaderRecord, body: Buffer): void {
     this.status = status;
-    const head = responseHead(status, headers, this.sink.connectionLines(this.request), AS_IS);
+    const head = responseHead(status, headers, this.sink.connectionLines(), AS_IS);
     if (head === undefined) {
       this.over = true;
       this.sink.destroy();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { eventually, freePort } from '@flotilla/testkit';
+import { eventually, freePort, seeded } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type BehaviourUpstream,
@@ -16,6 +16,7 @@ import type { Echo } from '../fixtures/upstream.js';
 import type { RouteDefinition } from '../routes/schema.js';
 import type { RunningGateway, StartGatewayOptions } from '../start.js';
 import { SECURE_HEADERS } from '../traffic/secure-headers.js';
+import type { FrontStats } from './front.js';
 
 /*
  * The fast-path front against node:http. Every gateway pair has the same routes and upstream;
@@ -24,23 +25,14 @@ import { SECURE_HEADERS } from '../traffic/secure-headers.js';
  * must differ (date, request ids, trace ids, deadlines).
  */
 
-interface FrontStats {
-  served: number;
-  handedOff: number;
-  connections: number;
-}
-
-/** `RunningGateway` with the front's field (declared here too, so this file compiles before and after it lands). */
-type WithFront = RunningGateway & { readonly front?: { readonly stats: FrontStats } | undefined };
-
+/** A copy of the front's counters now (undefined without the front). */
 function frontStats(gateway: RunningGateway): FrontStats | undefined {
-  const stats = (gateway as WithFront).front?.stats;
+  const stats = gateway.front?.stats;
   return stats && { served: stats.served, handedOff: stats.handedOff, connections: stats.connections };
 }
 
 function startMode(fastPath: boolean, options: StartGatewayOptions): Promise<RunningGateway> {
-  const withMode: StartGatewayOptions & { fastPath?: boolean } = { ...options, fastPath };
-  return startTestGateway(withMode);
+  return startTestGateway({ ...options, fastPath });
 }
 
 const HOST = 'host: gw.test\r\n';
@@ -306,7 +298,7 @@ describe('the front', () => {
       handedOff: expect.any(Number),
       connections: expect.any(Number),
     });
-    expect((node as WithFront).front, 'RunningGateway.front of a fastPath: false gateway').toBeUndefined();
+    expect(node.front, 'RunningGateway.front of a fastPath: false gateway').toBeUndefined();
   });
 });
 
@@ -1000,6 +992,31 @@ describe('metrics', () => {
     expect(deltas[0]?.[1]).toEqual({ '{route="metered"}': 6 });
     expect(Object.values(deltas[0]?.[2] ?? {})).toEqual([6]);
   });
+
+  it("exposes the front's own counters, equal to its stats (and nothing of them without the front)", async () => {
+    const connection = await RawConnection.open(fast.port);
+    try {
+      connection.send(`GET /m/a HTTP/1.1\r\n${HOST}\r\n`, ['GET']);
+      await connection.expectResponse();
+    } finally {
+      connection.destroy();
+    }
+    const value = (text: string, name: string) =>
+      Number(
+        text
+          .split('\n')
+          .find((line) => line.startsWith(`${name} `))
+          ?.slice(name.length + 1),
+      );
+    const text = await (await fetch(`${fast.adminUrl}/metrics`)).text();
+    const stats = frontStats(fast)!;
+    expect(stats.served).toBeGreaterThan(0);
+    expect(stats.handedOff).toBeGreaterThan(0);
+    expect(value(text, 'flotilla_gateway_fast_path_requests_total')).toBe(stats.served);
+    expect(value(text, 'flotilla_gateway_fast_path_handoffs_total')).toBe(stats.handedOff);
+    const nodeText = await (await fetch(`${node.adminUrl}/metrics`)).text();
+    expect(nodeText).not.toContain('flotilla_gateway_fast_path');
+  });
 });
 
 describe('close', () => {
@@ -1025,18 +1042,6 @@ describe('close', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Fuzz
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FUZZ_BASES = [
   `GET /e/fuzz?q=1 HTTP/1.1\r\n${HOST}x-a: 1\r\naccept: */*\r\n\r\n`,
@@ -1108,7 +1113,7 @@ async function firstStatus(gateway: RunningGateway, bytes: string): Promise<stri
 describe('fuzz (differential)', () => {
   it('300 mutated heads: the same status (or close) with and without the front, and no crash', async () => {
     const seed = 0xf1071a;
-    const random = prng(seed);
+    const random = seeded(seed);
     const cases = Array.from({ length: 300 }, () => fuzzCase(random));
     const mismatches: string[] = [];
     const before = frontStats(fast);

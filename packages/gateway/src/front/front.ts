@@ -4,7 +4,7 @@ import { clientErrorAnswer } from '../answers.js';
 import type { Gateway } from '../gateway.js';
 import { DeadlineLists } from './deadlines.js';
 import { FrontExchange, type FrontHost, type FrontSink } from './exchange.js';
-import { type FrontRequest, parseRequestHead } from './request-head.js';
+import { parseRequestHead } from './request-head.js';
 
 /** Options of a {@link Front}. */
 export interface FrontOptions {
@@ -175,14 +175,18 @@ class FrontConnection implements FrontSink {
       if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
       return;
     }
+    this.advance();
+  };
+
+  /** {@link next}, where a fault of the front costs one connection, never the process. */
+  private advance(): void {
     try {
       this.next();
     } catch (error) {
-      // A fault of the front must cost one connection, never the process.
       this.front.host.logger.error({ err: error }, 'fast-path front failed; connection dropped');
       this.socket.destroy();
     }
-  };
+  }
 
   private readonly onEnd = (): void => {
     // As node:http does (it does not allow half-open clients): an answer being made is dropped
@@ -254,7 +258,7 @@ class FrontConnection implements FrontSink {
     exchange.start(pathname, search);
   }
 
-  connectionLines(_request: FrontRequest): string {
+  connectionLines(): string {
     return this.closeAfter || this.front.isClosing ? 'Connection: close\r\n' : this.front.keepAliveLines;
   }
 
@@ -286,7 +290,7 @@ class FrontConnection implements FrontSink {
       return;
     }
     if (this.socket.isPaused()) this.socket.resume();
-    this.next();
+    this.advance();
   }
 
   destroy(): void {
