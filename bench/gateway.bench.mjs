@@ -1,8 +1,9 @@
 // Gateway: one proxied hop compared side by side in one run, with wrk over loopback: direct to
 // the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, the
-// Flotilla gateway on a plain route and on a route with JWT + rate limit (+ metrics, always on),
-// and nginx vs Flotilla with 2 workers each; and a sketch of a gateway front without node:http
-// (bench/gateway-front-sketch.mjs; its ceiling, not a server). Upstreams: a trivial JSON handler
+// Flotilla gateway on a plain route (with its fast-path front, and with `fastPath: false`, i.e.
+// through node:http only) and on a route with JWT + rate limit (+ metrics, always on), and nginx
+// vs Flotilla with 2 workers each; and a raw-socket sketch of a front without node:http
+// (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server). Upstreams: a trivial JSON handler
 // and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
 // production.
 // GATEWAY_BENCH_BASELINE=<path to another build's dist/index.js> adds a plain-route row for that
