@@ -395,6 +395,8 @@ export class Gateway {
       res.writeHead(exchange.statusCode, headers as Record<string, string | string[]>);
     } catch (error) {
       exchange.discard();
+      // The failed writeHead left the upstream's reason phrase behind; the 502 gets its own.
+      res.statusMessage = '';
       this.logger.warn({ err: error, route: route.id }, 'upstream response headers could not be relayed');
       sendProblemAnswer(
         res,

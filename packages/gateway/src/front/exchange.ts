@@ -1,9 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers, PROBLEM_CONTENT_TYPE, type Problem, problem } from '@flotilla/core';
+import { parseDeadline } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders } from '../answers.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
-import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
+import { deadlineExceeded } from '../proxy/deadline.js';
+import { PENDING_LIMIT } from '../proxy/exchange.js';
 import { failureAnswer } from '../proxy/failure.js';
 import {
   clientResponseHeaders,
@@ -42,8 +44,6 @@ export interface FrontSink {
   destroy(): void;
 }
 
-/** Response body bytes held before the head is written, before upstream reading pauses. */
-const PENDING_LIMIT = 64 * 1024;
 const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
@@ -71,6 +71,8 @@ export class FrontExchange implements Http1Handler, Due {
   private ended = false;
   /** The answer is complete, or the client is gone: nothing more is written. */
   private over = false;
+  /** The upstream's answer is being dropped for one of the gateway's own: its events are ignored. */
+  private discarded = false;
   private readonly route: CompiledRoute;
   private readonly leg: Upstream & { kind: 'url' };
   private readonly requestId: string;
@@ -99,10 +101,13 @@ export class FrontExchange implements Http1Handler, Due {
       traceparent: nextTraceparent(request.headers[Headers.traceparent]),
     });
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
-    const clientDeadline = request.headers[Headers.deadline];
+    // The route's timeout sets the deadline; a client's deadline may only make it earlier.
+    const now = Date.now();
+    const routeDeadline = now + route.timeoutMs;
+    const clientDeadline = parseDeadline(request.headers[Headers.deadline]);
     const deadline =
-      clientDeadline === undefined ? Date.now() + route.timeoutMs : deadlineFrom(route, request.headers);
-    const left = deadline - Date.now();
+      clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
+    const left = deadline - now;
     if (left <= 0) {
       this.fail(deadlineExceeded(deadline));
       return;
@@ -111,7 +116,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.deadline = deadline;
     // The route's own deadline joins the list of its timeout; a client's earlier one (any
     // length) gets a timer of its own.
-    if (clientDeadline === undefined) this.lists.of(route.timeoutMs).add(this);
+    if (deadline === routeDeadline) this.lists.of(route.timeoutMs).add(this);
     else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
     this.host.upstreams.pool(leg.origin).dispatch(
@@ -159,7 +164,7 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
-    if (this.over) return;
+    if (this.over || this.discarded) return;
     if (!this.headWritten) {
       if (this.pending) this.pending.push(chunk);
       else this.pending = [chunk];
@@ -181,7 +186,7 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
-    if (this.over) return;
+    if (this.over || this.discarded) return;
     if (this.status === 0) this.fail(upstreamError(error, this.leg.key, NO_ATTEMPT));
     else {
       // The head arrived already: all that is left is cutting the answer short.
@@ -215,6 +220,7 @@ export class FrontExchange implements Http1Handler, Due {
       head = responseHead(status, headers, this.sink.connectionLines(), framing);
     }
     if (head === undefined) {
+      this.discarded = true;
       this.controller?.abort(new Error('response discarded'));
       this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');
       this.answerProblem(

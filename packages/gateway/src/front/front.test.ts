@@ -6,6 +6,7 @@ import {
   BIG_BYTES,
   HUGE_BYTES,
   headerOf,
+  MEDIUM_BYTES,
   pattern,
   RawConnection,
   type RawResponse,
@@ -66,6 +67,13 @@ const routes = (): RouteDefinition[] => [
     match: { path: '/c/*' },
     target: { url: up.url },
     cors: { origins: ['https://app.example.com'] },
+  },
+  // A header operation whose value cannot be written (a control character): 502 on both paths.
+  {
+    id: 'bad-header',
+    match: { path: '/bad/*' },
+    target: { url: up.url },
+    responseHeaders: { set: { 'x-bad': 'a\u0001b' } },
   },
   // Plain or not is the front's call (rewrite and header operations): only the answers are compared.
   {
@@ -1016,6 +1024,74 @@ describe('metrics', () => {
     expect(value(text, 'flotilla_gateway_fast_path_handoffs_total')).toBe(stats.handedOff);
     const nodeText = await (await fetch(`${node.adminUrl}/metrics`)).text();
     expect(nodeText).not.toContain('flotilla_gateway_fast_path');
+  });
+});
+
+describe('faults a review found', () => {
+  it('answers 1000 pipelined requests whose deadline has passed, each with its 504', async () => {
+    const request = `GET /e/a HTTP/1.1\r\n${HOST}x-flotilla-deadline: 1000\r\n\r\n`;
+    for (const gateway of [fast, node]) {
+      const connection = await RawConnection.open(gateway.port);
+      try {
+        connection.send(request.repeat(1000));
+        const statuses = new Map<number, number>();
+        for (let i = 0; i < 1000; i++) {
+          const status = (await connection.expectResponse()).status;
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+        expect(Object.fromEntries(statuses)).toEqual({ 504: 1000 });
+      } finally {
+        connection.destroy();
+      }
+    }
+  });
+
+  it('reads no more pipelined requests while the client does not read its answers, and loses none', async () => {
+    // 1000 answers of 48 KiB, each whole when its head is written: without waiting for the
+    // client, the front would answer all of them into its own memory (48 MB). The kernel's
+    // socket buffers take a few MB before writes have to wait.
+    const count = 1000;
+    const before = frontStats(fast)!.served;
+    const connection = await RawConnection.open(fast.port);
+    try {
+      connection.socket.pause();
+      connection.send(`GET /e/medium HTTP/1.1\r\n${HOST}\r\n`.repeat(count));
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(frontStats(fast)!.served - before).toBeLessThan(count / 2);
+      connection.socket.resume();
+      for (let i = 0; i < count; i++) {
+        const response = await connection.expectResponse();
+        expect([response.status, response.body.length]).toEqual([200, MEDIUM_BYTES]);
+      }
+      expect(frontStats(fast)!.served - before).toBe(count);
+    } finally {
+      connection.destroy();
+    }
+  });
+
+  it('answers 502 when a header operation gives a value that cannot be written, also while the body streams', async () => {
+    const answers = [];
+    for (const gateway of [fast, node]) {
+      const connection = await RawConnection.open(gateway.port);
+      try {
+        connection.send(`GET /bad/huge HTTP/1.1\r\n${HOST}\r\n`);
+        answers.push(outcome(await connection.response()));
+      } finally {
+        connection.destroy();
+      }
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect(answers[0]).toMatchObject({ statusLine: 'HTTP/1.1 502 Bad Gateway' });
+  });
+
+  it('hands a partial head that cannot become valid to node:http at once (400, not the head timeout)', async () => {
+    const connection = await RawConnection.open(fast.port);
+    try {
+      connection.send('GET /\x01x');
+      expect((await connection.expectResponse()).status).toBe(400);
+    } finally {
+      connection.destroy();
+    }
   });
 });
 

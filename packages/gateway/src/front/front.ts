@@ -16,7 +16,7 @@ export interface FrontOptions {
   keepAliveTimeoutMs: number;
 }
 
-/** Counters of a front, for tests and the admin API. */
+/** Counters of a front (`running.front.stats`, and `/metrics`). */
 export interface FrontStats {
   /** Requests the fast path answered. */
   served: number;
@@ -132,6 +132,7 @@ export class Front {
     else if (socket.isPaused()) socket.resume();
   }
 
+  /** A connection closed: the front no longer owns it. */
   forget(conn: FrontConnection): void {
     this.open.delete(conn);
   }
@@ -146,14 +147,19 @@ class FrontConnection implements FrontSink {
   readonly remoteAddress: string | undefined;
   private buffer: Buffer | undefined;
   private exchange: FrontExchange | undefined;
-  /** Which wait the front's sweep times (HEADERS, KEEP_ALIVE or IDLE for none) and its end (Unix ms). */
-  private timerKind = IDLE;
-  private timerEnd = 0;
+  /** What the connection waits for that the front's sweep times (HEADERS, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
+  private waitKind = IDLE;
+  private waitEnd = 0;
   private answered = 0;
   private closeAfter = false;
   private gone = false;
   /** The connection is ending (after its last answer or a 408): bytes that still come are dropped. */
   private ending = false;
+  /** `advance` is running: an answer completed inside it continues its loop instead of recursing. */
+  private advancing = false;
+  private again = false;
+  /** The socket's write buffer is full: the next request waits for 'drain' (as node:http does). */
+  private draining = false;
 
   constructor(
     private readonly front: Front,
@@ -164,29 +170,58 @@ class FrontConnection implements FrontSink {
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
-    this.arm(HEADERS, front.options.headersTimeoutMs);
+    this.startWait(HEADERS, front.options.headersTimeoutMs);
   }
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ending) return;
     const buffer = this.buffer;
     this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
-    if (this.exchange !== undefined) {
+    if (this.exchange !== undefined || this.draining) {
       if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
       return;
     }
     this.advance();
   };
 
-  /** {@link next}, where a fault of the front costs one connection, never the process. */
+  /**
+   * Runs {@link next} until a request is in flight or more bytes are needed. An answer that
+   * completes inside `next` (a deadline already past, a pool that fails at once) asks for another
+   * round instead of recursing, so a thousand pipelined requests use one stack frame each, not a
+   * thousand. A fault of the front costs one connection, never the process.
+   */
   private advance(): void {
+    if (this.advancing) {
+      this.again = true;
+      return;
+    }
+    this.advancing = true;
     try {
-      this.next();
+      do {
+        this.again = false;
+        this.next();
+      } while (this.again && this.exchange === undefined && !this.draining && !this.ending && !this.gone);
     } catch (error) {
       this.front.host.logger.error({ err: error }, 'fast-path front failed; connection dropped');
       this.socket.destroy();
+    } finally {
+      this.advancing = false;
     }
   }
+
+  private readonly onDrained = (): void => {
+    this.draining = false;
+    if (this.gone || this.ending) return;
+    if (this.socket.writableNeedDrain) {
+      // The client does not read its answers: read no more requests until it does.
+      this.draining = true;
+      this.socket.pause();
+      this.socket.once('drain', this.onDrained);
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    this.advance();
+  };
 
   private readonly onEnd = (): void => {
     // As node:http does (it does not allow half-open clients): an answer being made is dropped
@@ -204,7 +239,7 @@ class FrontConnection implements FrontSink {
 
   private readonly onClose = (): void => {
     this.gone = true;
-    this.timerKind = IDLE;
+    this.waitKind = IDLE;
     this.front.forget(this);
     this.exchange?.abandon();
     this.exchange = undefined;
@@ -220,8 +255,8 @@ class FrontConnection implements FrontSink {
     const buffer = this.buffer;
     if (buffer === undefined) {
       if (front.isClosing || this.closeAfter) this.end();
-      else if (this.answered > 0) this.arm(KEEP_ALIVE, front.options.keepAliveTimeoutMs);
-      else this.arm(HEADERS, front.options.headersTimeoutMs);
+      else if (this.answered > 0) this.startWait(KEEP_ALIVE, front.options.keepAliveTimeoutMs);
+      else this.startWait(HEADERS, front.options.headersTimeoutMs);
       return;
     }
     const maxHeaderSize = front.options.maxHeaderSize;
@@ -229,8 +264,8 @@ class FrontConnection implements FrontSink {
     if (end === -1) {
       // node:http answers a head it cannot take at once (400 for a bare LF or CR): so does the
       // front, by handing it over instead of waiting for a blank line that may never come.
-      if (buffer.length > maxHeaderSize || hasBareLineEnd(buffer)) this.handOff(false);
-      else if (this.timerKind !== HEADERS) this.arm(HEADERS, front.options.headersTimeoutMs);
+      if (buffer.length > maxHeaderSize || cannotBeTaken(buffer)) this.handOff(false);
+      else if (this.waitKind !== HEADERS) this.startWait(HEADERS, front.options.headersTimeoutMs);
       return;
     }
     const request =
@@ -249,7 +284,7 @@ class FrontConnection implements FrontSink {
       this.handOff(false);
       return;
     }
-    this.disarm();
+    this.stopWait();
     this.buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : undefined;
     if (request.close) this.closeAfter = true;
     front.stats.served++;
@@ -289,6 +324,13 @@ class FrontConnection implements FrontSink {
       this.socket.destroySoon();
       return;
     }
+    if (this.socket.writableNeedDrain) {
+      // The client does not read its answers: read no more requests until it does.
+      this.draining = true;
+      this.socket.pause();
+      this.socket.once('drain', this.onDrained);
+      return;
+    }
     if (this.socket.isPaused()) this.socket.resume();
     this.advance();
   }
@@ -311,7 +353,7 @@ class FrontConnection implements FrontSink {
   }
 
   private handOff(ended: boolean): void {
-    this.disarm();
+    this.stopWait();
     const socket = this.socket;
     socket.removeListener('data', this.onData);
     socket.removeListener('end', this.onEnd);
@@ -322,23 +364,43 @@ class FrontConnection implements FrontSink {
     this.front.handOff(this, socket, buffered, ended);
   }
 
-  private arm(kind: number, ms: number): void {
-    this.timerKind = ms > 0 ? kind : IDLE;
-    this.timerEnd = Date.now() + ms;
+  private startWait(kind: number, ms: number): void {
+    this.waitKind = ms > 0 ? kind : IDLE;
+    this.waitEnd = Date.now() + ms;
   }
 
-  private disarm(): void {
-    this.timerKind = IDLE;
+  private stopWait(): void {
+    this.waitKind = IDLE;
   }
 
   /** Called by the front's sweep: a head not received in time gets a 408, an idle connection closes. */
   sweep(now: number): void {
-    const kind = this.timerKind;
-    if (kind === IDLE || now < this.timerEnd) return;
-    this.timerKind = IDLE;
+    const kind = this.waitKind;
+    if (kind === IDLE || now < this.waitEnd) return;
+    this.waitKind = IDLE;
     if (kind === HEADERS) this.end(clientErrorAnswer(408));
     else if (kind === KEEP_ALIVE) this.socket.destroy();
   }
+}
+
+const GET = Buffer.from('GET /');
+const HEAD = Buffer.from('HEAD /');
+
+/**
+ * Whether the start of a head (no blank line yet) can already not be one the front takes: it
+ * does not begin like `GET /` or `HEAD /`, holds a control byte other than CR, LF and tab or a
+ * byte above 0x7e, or a bare CR or LF. node:http then answers it at once (400) instead of the
+ * front waiting for a blank line that may never come.
+ */
+function cannotBeTaken(bytes: Buffer): boolean {
+  const n = Math.min(bytes.length, 6);
+  if (bytes.compare(GET, 0, Math.min(n, 5), 0, Math.min(n, 5)) !== 0 && bytes.compare(HEAD, 0, n, 0, n) !== 0)
+    return true;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c > 126) return true;
+  }
+  return hasBareLineEnd(bytes);
 }
 
 /** Whether `bytes` hold an LF without a CR before it, or a CR followed by something else than LF. */

@@ -54,7 +54,8 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   if (text.charCodeAt(at) !== 32 || !text.startsWith('HTTP/1.1', at + 1)) return undefined;
   const url = text.slice(start, at);
   at += 9;
-  const headers: IncomingHttpHeaders = {};
+  // No prototype: a header named like an Object method is a header, not a duplicate.
+  const headers: IncomingHttpHeaders = Object.create(null);
   let close = false;
   let lines = 0;
   while (at < text.length) {

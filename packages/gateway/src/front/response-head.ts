@@ -1,12 +1,11 @@
 import { type IncomingHttpHeaders, STATUS_CODES } from 'node:http';
 import { Headers } from '@flotilla/core';
 import { type HeaderRecord, isHopByHop } from '../proxy/headers.js';
-import { FINGERPRINT_HEADERS, SECURE_HEADERS } from '../traffic/secure-headers.js';
+import { TOKEN } from '../proxy/http1/request-head.js';
+import { FINGERPRINT_HEADERS, SECURE_ENTRIES } from '../traffic/secure-headers.js';
 
-/** What may not appear in a header value written to a client (it would split the head). */
-const UNSAFE_VALUE = /[\r\n\0]/;
-/** A header name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What node:http refuses in a header value it writes (`ERR_INVALID_CHAR`): the front refuses the same. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 let dateSecond = 0;
 let dateText = '';
@@ -28,7 +27,6 @@ export const AS_IS = 0;
 export const CHUNKED = 1;
 export type Framing = typeof AS_IS | typeof CHUNKED;
 
-const SECURE_ENTRIES = Object.entries(SECURE_HEADERS);
 const FINGERPRINTS = new Set(FINGERPRINT_HEADERS);
 
 /**
@@ -80,11 +78,11 @@ export function responseHead(
     if (value === undefined) continue;
     if (!TOKEN.test(name)) return undefined;
     if (typeof value === 'string') {
-      if (UNSAFE_VALUE.test(value)) return undefined;
+      if (INVALID_VALUE.test(value)) return undefined;
       head += `${name}: ${value}\r\n`;
     } else {
       for (const item of value) {
-        if (UNSAFE_VALUE.test(item)) return undefined;
+        if (INVALID_VALUE.test(item)) return undefined;
         head += `${name}: ${item}\r\n`;
       }
     }

@@ -24,7 +24,7 @@ function notifyFailure(listener: HeadListener, error: Error): void {
 }
 
 /** Bytes of response body held while nobody is attached yet, before reading pauses. */
-const PENDING_LIMIT = 64 * 1024;
+export const PENDING_LIMIT = 64 * 1024;
 
 /**
  * One request to one upstream, on the pool's dispatch API (no intermediate response stream: body

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { invalidArgument } from './errors.js';
 
 /** Characters of an HTTP token (RFC 9110 §5.6.2): header names and methods. */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** What a header value must not contain: CR, LF and NUL would split or truncate the head. */
 const UNSAFE_VALUE = /[\r\n\0]/;
 /** A request target: no whitespace or control characters. */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Http1Error, protocolError } from './errors.js';
+import { TOKEN } from './request-head.js';
 
 /** Where a parser delivers one response; returning false stops parsing (the request went away). */
 export interface ResponseSink {
@@ -9,7 +10,6 @@ export interface ResponseSink {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Control characters other than HTAB are not allowed in a field value. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
