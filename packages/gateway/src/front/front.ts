@@ -211,7 +211,11 @@ class FrontConnection implements FrontSink {
 
   private readonly onDrained = (): void => {
     this.draining = false;
-    if (this.gone || this.ending) return;
+    if (!this.gone && !this.ending) this.readOn();
+  };
+
+  /** Reads the next request, unless the client has not read its answers yet (as node:http waits). */
+  private readOn(): void {
     if (this.socket.writableNeedDrain) {
       // The client does not read its answers: read no more requests until it does.
       this.draining = true;
@@ -221,7 +225,7 @@ class FrontConnection implements FrontSink {
     }
     if (this.socket.isPaused()) this.socket.resume();
     this.advance();
-  };
+  }
 
   private readonly onEnd = (): void => {
     // As node:http does (it does not allow half-open clients): an answer being made is dropped
@@ -324,15 +328,7 @@ class FrontConnection implements FrontSink {
       this.socket.destroySoon();
       return;
     }
-    if (this.socket.writableNeedDrain) {
-      // The client does not read its answers: read no more requests until it does.
-      this.draining = true;
-      this.socket.pause();
-      this.socket.once('drain', this.onDrained);
-      return;
-    }
-    if (this.socket.isPaused()) this.socket.resume();
-    this.advance();
+    this.readOn();
   }
 
   destroy(): void {
