@@ -52,6 +52,15 @@ export function sendProblemAnswer(
   sendProblemOf(res, requestId, problem({ status, code, detail }), extra);
 }
 
+/** The problem of an upstream answer whose headers cannot be written to the client (502). */
+export function unrelayableHeadersProblem(): Problem {
+  return problem({
+    status: 502,
+    code: 'BAD_UPSTREAM_RESPONSE',
+    detail: 'The upstream sent headers that cannot be relayed',
+  });
+}
+
 /** The problem of a request body over `limit` bytes (413). */
 export function tooLargeProblem(limit: number): Problem {
   return problem({

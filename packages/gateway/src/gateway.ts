@@ -4,7 +4,15 @@ import { createLogger, Headers, type Logger } from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
 import { isIdempotentMethod } from '@flotilla/resilience';
 import type { Redis } from 'ioredis';
-import { sendProblemAnswer, sendRedirect, sendStatic, sendTooLarge, withExtra } from './answers.js';
+import {
+  sendProblemAnswer,
+  sendProblemOf,
+  sendRedirect,
+  sendStatic,
+  sendTooLarge,
+  unrelayableHeadersProblem,
+  withExtra,
+} from './answers.js';
 import { respondComposite } from './composite/respond.js';
 import { UpstreamStatusError } from './errors.js';
 import { Admission, type Admitted } from './features/admit.js';
@@ -96,7 +104,7 @@ export class Gateway {
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
-    this.plain = this.plainRoutes(options.routes);
+    this.plain = this.plainRoutes(options.routes, this.features);
   }
 
   /** The JWKS caches every route's JWT verification shares. */
@@ -127,7 +135,7 @@ export class Gateway {
     this.upstreams.policies.update(routes);
     this.table = table;
     this.features = features;
-    this.plain = this.plainRoutes(routes);
+    this.plain = this.plainRoutes(routes, features);
   }
 
   /**
@@ -151,12 +159,15 @@ export class Gateway {
     return match !== undefined && this.plain.has(match.route) ? match : undefined;
   }
 
-  private plainRoutes(routes: readonly CompiledRoute[]): Set<CompiledRoute> {
+  private plainRoutes(
+    routes: readonly CompiledRoute[],
+    features: Map<CompiledRoute, RouteFeatures>,
+  ): Set<CompiledRoute> {
+    const policies = this.upstreams.policies;
     const plain = new Set<CompiledRoute>();
     for (const route of routes) {
       const action = route.action;
-      if (action.kind !== 'proxy' || this.features.has(route)) continue;
-      const policies = this.upstreams.policies;
+      if (action.kind !== 'proxy' || features.has(route)) continue;
       if (
         action.legs.every(
           (leg) =>
@@ -398,13 +409,7 @@ export class Gateway {
       // The failed writeHead left the upstream's reason phrase behind; the 502 gets its own.
       res.statusMessage = '';
       this.logger.warn({ err: error, route: route.id }, 'upstream response headers could not be relayed');
-      sendProblemAnswer(
-        res,
-        requestId,
-        502,
-        'BAD_UPSTREAM_RESPONSE',
-        'The upstream sent headers that cannot be relayed',
-      );
+      sendProblemOf(res, requestId, unrelayableHeadersProblem());
       return;
     }
     const cache = admitted?.cache;

@@ -1,10 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Headers, PROBLEM_CONTENT_TYPE, type Problem, problem } from '@flotilla/core';
-import { parseDeadline } from '@flotilla/resilience';
-import { problemHeaders, staticHeaders } from '../answers.js';
+import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
+import { problemHeaders, staticHeaders, unrelayableHeadersProblem } from '../answers.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
-import { deadlineExceeded } from '../proxy/deadline.js';
+import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
 import { PENDING_LIMIT } from '../proxy/exchange.js';
 import { failureAnswer } from '../proxy/failure.js';
 import {
@@ -101,12 +100,8 @@ export class FrontExchange implements Http1Handler, Due {
       traceparent: nextTraceparent(request.headers[Headers.traceparent]),
     });
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
-    // The route's timeout sets the deadline; a client's deadline may only make it earlier.
     const now = Date.now();
-    const routeDeadline = now + route.timeoutMs;
-    const clientDeadline = parseDeadline(request.headers[Headers.deadline]);
-    const deadline =
-      clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
+    const deadline = deadlineFrom(route, request.headers, now);
     const left = deadline - now;
     if (left <= 0) {
       this.fail(deadlineExceeded(deadline));
@@ -116,7 +111,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.deadline = deadline;
     // The route's own deadline joins the list of its timeout; a client's earlier one (any
     // length) gets a timer of its own.
-    if (deadline === routeDeadline) this.lists.of(route.timeoutMs).add(this);
+    if (left === route.timeoutMs) this.lists.of(route.timeoutMs).add(this);
     else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
     this.host.upstreams.pool(leg.origin).dispatch(
@@ -159,7 +154,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.status = statusCode;
     this.upstreamHeaders = headers;
     // After the bytes being parsed now, which often hold the whole body: then head and body
-    // leave in one write with a known length.
+    // leave in one write.
     process.nextTick(writeHead, this);
   }
 
@@ -195,7 +190,7 @@ export class FrontExchange implements Http1Handler, Due {
     }
   }
 
-  /** Writes the head (and the body when it is all here). */
+  /** Writes the head, with the body received so far (often all of it). */
   flushHead(): void {
     if (this.over) return;
     const status = this.status;
@@ -204,33 +199,25 @@ export class FrontExchange implements Http1Handler, Due {
     const pending = this.pending;
     // As node:http frames a relayed head (its headers are written before the body is known): a
     // body without a length is chunked, however little of it there is.
-    let framing: Framing = AS_IS;
+    const bodyFollows = !hasNoBody(this.request.method, status);
+    let framing: Framing;
     let head: string | undefined;
     if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
       // The common case: the head straight from the upstream's headers.
-      if (!hasNoBody(this.request.method, status) && upstream['content-length'] === undefined)
-        framing = CHUNKED;
+      framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
       head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(), framing);
     } else {
       const headers = clientResponseHeaders(upstream, this.requestId);
       if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
       applySecureHeaders(headers);
-      if (!hasNoBody(this.request.method, status) && headers['content-length'] === undefined)
-        framing = CHUNKED;
+      framing = bodyFollows && headers['content-length'] === undefined ? CHUNKED : AS_IS;
       head = responseHead(status, headers, this.sink.connectionLines(), framing);
     }
     if (head === undefined) {
       this.discarded = true;
       this.controller?.abort(new Error('response discarded'));
       this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');
-      this.answerProblem(
-        problem({
-          status: 502,
-          code: 'BAD_UPSTREAM_RESPONSE',
-          detail: 'The upstream sent headers that cannot be relayed',
-        }),
-        undefined,
-      );
+      this.answerProblem(unrelayableHeadersProblem(), undefined);
       return;
     }
     this.headWritten = true;

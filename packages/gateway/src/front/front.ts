@@ -266,8 +266,8 @@ class FrontConnection implements FrontSink {
     const maxHeaderSize = front.options.maxHeaderSize;
     const end = buffer.indexOf(HEAD_END);
     if (end === -1) {
-      // node:http answers a head it cannot take at once (400 for a bare LF or CR): so does the
-      // front, by handing it over instead of waiting for a blank line that may never come.
+      // A head that can no longer become one the front takes goes to node:http now (its 400),
+      // not after the head timeout.
       if (buffer.length > maxHeaderSize || cannotBeTaken(buffer)) this.handOff(false);
       else if (this.waitKind !== HEADERS) this.startWait(HEADERS, front.options.headersTimeoutMs);
       return;

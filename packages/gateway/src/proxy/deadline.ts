@@ -9,9 +9,9 @@ export function deadlineOf(route: CompiledRoute, req: IncomingMessage): number {
   return deadlineFrom(route, req.headers);
 }
 
-/** {@link deadlineOf} from the request's headers. */
-export function deadlineFrom(route: CompiledRoute, headers: IncomingHttpHeaders): number {
-  const routeDeadline = Date.now() + route.timeoutMs;
+/** {@link deadlineOf} from the request's headers, at `now` (Unix ms). */
+export function deadlineFrom(route: CompiledRoute, headers: IncomingHttpHeaders, now = Date.now()): number {
+  const routeDeadline = now + route.timeoutMs;
   const clientDeadline = parseDeadline(headers[Headers.deadline]);
   return clientDeadline !== undefined && clientDeadline < routeDeadline ? clientDeadline : routeDeadline;
 }
