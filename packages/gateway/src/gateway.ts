@@ -70,10 +70,11 @@ export class Gateway {
   private table: RouteTable;
   /** Built per routes version; empty when no route has auth, rateLimit, cache or cors. */
   private features: Map<CompiledRoute, RouteFeatures>;
-  /** Routes the fast-path front may serve itself (see {@link plainMatch}). */
-  private plain: Set<CompiledRoute>;
+  /** Routes the fast-path front may serve itself (see {@link frontMatch}). */
+  private frontRoutes: Set<CompiledRoute>;
   private readonly builder: FeatureBuilder;
-  private readonly admission: Admission;
+  /** A route's security and traffic checks (the fast-path front runs them too). */
+  readonly admission: Admission;
   readonly metrics: GatewayMetrics | undefined;
   private readonly maxBodySize: number;
   private readonly random: () => number;
@@ -104,7 +105,7 @@ export class Gateway {
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
-    this.plain = this.plainRoutes(options.routes, this.features);
+    this.frontRoutes = servedByFront(options.routes, this.features, this.upstreams.policies);
   }
 
   /** The JWKS caches every route's JWT verification shares. */
@@ -135,16 +136,15 @@ export class Gateway {
     this.upstreams.policies.update(routes);
     this.table = table;
     this.features = features;
-    this.plain = this.plainRoutes(routes, features);
+    this.frontRoutes = servedByFront(routes, features, this.upstreams.policies);
   }
 
   /**
-   * The match of a request when its route is plain: it proxies to `http:` URL targets under its
-   * timeout alone (no retry, breaker, bulkhead) and has no security or traffic section. The
-   * fast-path front answers only those itself; undefined for anything else, a path that matches
-   * nothing or one that is not valid (node:http's path then answers).
+   * The match of a request when the fast-path front may serve its route (see
+   * {@link servedByFront}); undefined for any other route, a path that matches nothing or one
+   * that is not valid (node:http's path then answers).
    */
-  plainMatch(
+  frontMatch(
     method: string,
     pathname: string,
     search: string,
@@ -156,29 +156,7 @@ export class Gateway {
     } catch {
       return undefined;
     }
-    return match !== undefined && this.plain.has(match.route) ? match : undefined;
-  }
-
-  private plainRoutes(
-    routes: readonly CompiledRoute[],
-    features: Map<CompiledRoute, RouteFeatures>,
-  ): Set<CompiledRoute> {
-    const policies = this.upstreams.policies;
-    const plain = new Set<CompiledRoute>();
-    for (const route of routes) {
-      const action = route.action;
-      if (action.kind !== 'proxy' || features.has(route)) continue;
-      if (
-        action.legs.every(
-          (leg) =>
-            leg.kind === 'url' &&
-            leg.origin.startsWith('http:') &&
-            policies.pipeline(route, leg).kind === 'timeout',
-        )
-      )
-        plain.add(route);
-    }
-    return plain;
+    return match !== undefined && this.frontRoutes.has(match.route) ? match : undefined;
   }
 
   /** `request` listener of the gateway's HTTP server. */
@@ -431,4 +409,32 @@ export class Gateway {
       metrics.request(route, method ?? 'GET', res.statusCode, (performance.now() - started) / 1000);
     });
   }
+}
+
+/**
+ * The routes the fast-path front serves itself: they proxy to `http:` URL targets under their
+ * timeout alone (no retry, breaker or bulkhead), and of the security and traffic sections have
+ * only auth, rateLimit and cors (whose preflight is an OPTIONS request, which the front never
+ * takes). A cached route goes through node:http, where the cache keeps a copy of the body.
+ */
+function servedByFront(
+  routes: readonly CompiledRoute[],
+  features: Map<CompiledRoute, RouteFeatures>,
+  policies: Upstreams['policies'],
+): Set<CompiledRoute> {
+  const served = new Set<CompiledRoute>();
+  for (const route of routes) {
+    const action = route.action;
+    if (action.kind !== 'proxy' || features.get(route)?.cache !== undefined) continue;
+    if (
+      action.legs.every(
+        (leg) =>
+          leg.kind === 'url' &&
+          leg.origin.startsWith('http:') &&
+          policies.pipeline(route, leg).kind === 'timeout',
+      )
+    )
+      served.add(route);
+  }
+  return served;
 }

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorToProblem, Headers, type Logger, sendProblem } from '@flotilla/core';
+import { errorToProblem, Headers, type Logger, type Problem } from '@flotilla/core';
 import { sendProblemOf, withExtra } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
+import type { RequestLike } from '../auth/request.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { HeaderRecord } from '../proxy/headers.js';
+import type { CompiledRoute } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import type { ResponseCache } from '../traffic/cache.js';
@@ -21,6 +23,15 @@ export interface Admitted {
   readonly claims: Claims | undefined;
   readonly cache: ResponseCache | undefined;
   readonly req: IncomingMessage;
+}
+
+/** Whether a request passed a route's authentication and rate limit (see {@link Admission.access}). */
+export type Access =
+  | { readonly ok: true; readonly claims: Claims | undefined; readonly principal: string | undefined }
+  | { readonly ok: false; readonly problem: Problem; readonly headers: Record<string, string> };
+
+function refused(problem: Problem, headers: Record<string, string>): Access {
+  return { ok: false, problem, headers };
 }
 
 /** Runs the route's action for an admitted request (the gateway's `act`). */
@@ -67,7 +78,7 @@ export class Admission {
     pathname: string,
     search: string,
   ): Promise<void> {
-    const { auth, rateLimit, cache, cors } = features;
+    const { cache, cors } = features;
     if (cors) {
       const preflight = cors.preflight(req);
       if (preflight) {
@@ -82,33 +93,12 @@ export class Admission {
     }
     // CORS headers go on every answer, refusals included, so a browser script can read them.
     const extra: Record<string, string> = cors ? cors.headers(req) : {};
-    let claims: Claims | undefined;
-    let principal: string | undefined;
-    try {
-      if (auth) {
-        const outcome = await auth.authenticate(req);
-        if (!outcome.ok) {
-          sendProblemOf(res, requestId, outcome.problem, withExtra({ ...outcome.headers }, extra));
-          return;
-        }
-        claims = outcome.claims;
-        if (claims !== undefined) principal = auth.principal(claims);
-      }
-      if (rateLimit) {
-        const outcome = await rateLimit.check(req, claims);
-        withExtra(extra, outcome.headers);
-        if (!outcome.allowed) {
-          this.metrics?.rateLimited(match.route.id);
-          sendProblemOf(res, requestId, outcome.problem, extra);
-          return;
-        }
-      }
-    } catch (error) {
-      this.logger.error({ err: error, route: match.route.id }, 'authentication or rate limit failed');
-      if (!res.headersSent)
-        sendProblem(res, errorToProblem(error, requestId), { [Headers.requestId]: requestId });
+    const access = await this.access(req, match.route, features, extra, requestId);
+    if (!access.ok) {
+      sendProblemOf(res, requestId, access.problem, access.headers);
       return;
     }
+    const { claims, principal } = access;
     if (res.destroyed) return;
     const applies = cache?.applies(req) === true;
     if (applies) {
@@ -127,5 +117,44 @@ export class Admission {
     }
     const admitted: Admitted = { extra, principal, claims, cache: applies ? cache : undefined, req };
     this.onAdmitted(req, res, match, requestId, pathname, search, admitted);
+  }
+
+  /**
+   * A route's authentication, then its rate limit (keyed by the verified client): the node:http
+   * path and the fast-path front both call this. `extra`, the answer's headers so far (CORS),
+   * gains the `RateLimit-*` headers; a refusal's headers hold it. Never throws: a check that
+   * fails (a shared limit whose Redis is down, with `failOpen: false`) is logged and refused
+   * with its problem.
+   */
+  async access(
+    req: RequestLike,
+    route: CompiledRoute,
+    features: RouteFeatures,
+    extra: Record<string, string>,
+    requestId: string,
+  ): Promise<Access> {
+    const { auth, rateLimit } = features;
+    try {
+      let claims: Claims | undefined;
+      let principal: string | undefined;
+      if (auth) {
+        const outcome = await auth.authenticate(req);
+        if (!outcome.ok) return refused(outcome.problem, withExtra({ ...outcome.headers }, extra));
+        claims = outcome.claims;
+        if (claims !== undefined) principal = auth.principal(claims);
+      }
+      if (rateLimit) {
+        const outcome = await rateLimit.check(req, claims);
+        withExtra(extra, outcome.headers);
+        if (!outcome.allowed) {
+          this.metrics?.rateLimited(route.id);
+          return refused(outcome.problem, extra);
+        }
+      }
+      return { ok: true, claims, principal };
+    } catch (error) {
+      this.logger.error({ err: error, route: route.id }, 'authentication or rate limit failed');
+      return refused(errorToProblem(error, requestId), extra);
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
-import { problemHeaders, staticHeaders, unrelayableHeadersProblem } from '../answers.js';
+import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
+import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
 import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
@@ -24,7 +25,10 @@ import type { FrontRequest } from './request-head.js';
 import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
 
 /** What an exchange uses of the gateway. */
-export type FrontHost = Pick<Gateway, 'logger' | 'metrics' | 'upstreams' | 'pickLeg' | 'upstreamPath'>;
+export type FrontHost = Pick<
+  Gateway,
+  'logger' | 'metrics' | 'upstreams' | 'pickLeg' | 'upstreamPath' | 'featuresOf' | 'admission'
+>;
 
 /** What an exchange uses of its client connection. */
 export interface FrontSink {
@@ -47,10 +51,11 @@ const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
 /**
- * One request the fast-path front serves itself: a GET or HEAD on a plain route, sent through the
- * route's pool under the route's deadline; the answer is the one the node:http path gives (the
- * upstream's head and body with the gateway's headers, or a 502/504 problem, or the fallback),
- * written straight to the client's socket.
+ * One request the fast-path front serves itself: a GET or HEAD on a route the front takes
+ * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, then sent
+ * through the route's pool under the route's deadline; the answer is the one the node:http path
+ * gives (the upstream's head and body with the gateway's headers, or a 401/403/429/502/504
+ * problem, or the fallback), written straight to the client's socket.
  */
 export class FrontExchange implements Http1Handler, Due {
   deadline = 0;
@@ -75,6 +80,10 @@ export class FrontExchange implements Http1Handler, Due {
   private readonly route: CompiledRoute;
   private readonly leg: Upstream & { kind: 'url' };
   private readonly requestId: string;
+  /** The route's auth, rate limit and CORS, if it has any. */
+  private readonly features: RouteFeatures | undefined;
+  /** Headers the route's features add to the answer (CORS, `RateLimit-*`). */
+  private extra: Record<string, string> | undefined;
 
   constructor(
     private readonly host: FrontHost,
@@ -85,13 +94,39 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly started: number,
   ) {
     this.route = match.route;
-    // Plain routes (Gateway.plainMatch) have URL legs only.
+    // The routes the front takes (Gateway.frontMatch) have URL legs only.
     this.leg = host.pickLeg(this.route) as Upstream & { kind: 'url' };
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
+    this.features = host.featuresOf(this.route);
   }
 
-  /** Sends the request upstream; `pathname` and `search` are the client's. */
+  /** Checks the request against the route's features, then sends it upstream; `pathname` and `search` are the client's. */
   start(pathname: string, search: string): void {
+    const features = this.features;
+    if (features === undefined) {
+      this.send(pathname, search, undefined);
+      return;
+    }
+    const request = this.request;
+    const req = { method: request.method, url: request.url, headers: request.headers, socket: this.sink };
+    // CORS headers go on every answer, refusals included (as on the node:http path).
+    const extra = features.cors ? features.cors.headers(req) : {};
+    this.extra = extra;
+    void this.host.admission.access(req, this.route, features, extra, this.requestId).then((access) => {
+      if (this.over) return; // the client left meanwhile
+      try {
+        if (access.ok) this.send(pathname, search, access.principal);
+        else this.answerProblem(access.problem, access.headers);
+      } catch (error) {
+        // Outside the connection's read loop, which catches faults of the front for the rest.
+        this.host.logger.error({ err: error }, 'fast-path front failed; connection dropped');
+        this.over = true;
+        this.sink.destroy();
+      }
+    });
+  }
+
+  private send(pathname: string, search: string, principal: string | undefined): void {
     const request = this.request;
     const route = this.route;
     const leg = this.leg;
@@ -99,6 +134,7 @@ export class FrontExchange implements Http1Handler, Due {
       requestId: this.requestId,
       traceparent: nextTraceparent(request.headers[Headers.traceparent]),
     });
+    if (principal !== undefined) headers[Headers.principal] = principal;
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
     const now = Date.now();
     const deadline = deadlineFrom(route, request.headers, now);
@@ -202,12 +238,18 @@ export class FrontExchange implements Http1Handler, Due {
     const bodyFollows = !hasNoBody(this.request.method, status);
     let framing: Framing;
     let head: string | undefined;
-    if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
+    const extra = this.extra;
+    if (
+      extra === undefined &&
+      route.responseHeaders === undefined &&
+      connectionTokens(upstream.connection) === undefined
+    ) {
       // The common case: the head straight from the upstream's headers.
       framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
       head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(), framing);
     } else {
       const headers = clientResponseHeaders(upstream, this.requestId);
+      if (extra !== undefined) withExtra(headers, extra);
       if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
       applySecureHeaders(headers);
       framing = bodyFollows && headers['content-length'] === undefined ? CHUNKED : AS_IS;
@@ -274,8 +316,8 @@ export class FrontExchange implements Http1Handler, Due {
       this.sink.destroy();
     } else if (outcome.kind === 'fallback') {
       const response = outcome.response;
-      this.answer(response.status, staticHeaders(route, response, this.requestId, undefined), response.body);
-    } else this.answerProblem(outcome.problem, outcome.headers);
+      this.answer(response.status, staticHeaders(route, response, this.requestId, this.extra), response.body);
+    } else this.answerProblem(outcome.problem, outcome.headers ?? this.extra);
   }
 
   private answerProblem(p: Problem, extra: Record<string, string> | undefined): void {

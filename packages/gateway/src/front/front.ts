@@ -32,7 +32,7 @@ const READ_AHEAD_LIMIT = 64 * 1024;
 
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
- * requests the plain route path can take whole (GET or HEAD, HTTP/1.1, no body, a plain route)
+ * requests the front can take whole (GET or HEAD, HTTP/1.1, no body, a route `Gateway.frontMatch` gives)
  * are parsed and answered here, without node:http's per-request objects. Any other request, or
  * any head the strict parser does not accept, hands the connection with the bytes read so far to
  * node:http for the rest of its life, so node:http keeps producing every other answer (400, 413,
@@ -52,7 +52,7 @@ export class Front {
   readonly keepAliveLines: string;
 
   constructor(
-    readonly host: FrontHost & Pick<Gateway, 'plainMatch'>,
+    readonly host: FrontHost & Pick<Gateway, 'frontMatch'>,
     private readonly server: Server,
     readonly options: FrontOptions,
   ) {
@@ -283,7 +283,7 @@ class FrontConnection implements FrontSink {
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
-    const match = front.host.plainMatch(request.method, pathname, search, request.headers);
+    const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     if (match === undefined) {
       this.handOff(false);
       return;
