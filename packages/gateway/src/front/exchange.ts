@@ -266,6 +266,12 @@ export class FrontExchange implements Http1Handler, Due {
     this.chunked = framing === CHUNKED;
     const sink = this.sink;
     this.pending = undefined;
+    if (this.ended && this.pendingBytes <= ONE_WRITE_LIMIT) {
+      // The whole answer is here and small: one string, one write (no cork, no writev).
+      sink.write(head + bodyText(pending, this.chunked));
+      this.complete();
+      return;
+    }
     sink.cork();
     sink.write(head);
     let full = false;
@@ -345,6 +351,22 @@ export class FrontExchange implements Http1Handler, Due {
     sink.uncork();
     this.complete();
   }
+}
+
+/** Largest body written with its head as one string (latin1 keeps every byte as it is). */
+const ONE_WRITE_LIMIT = 16 * 1024;
+
+/** The body chunks as latin1 text, framed as chunks when `chunked` (with the last chunk). */
+function bodyText(chunks: Buffer[] | undefined, chunked: boolean): string {
+  let text = '';
+  if (chunks)
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      text += chunked
+        ? `${chunk.length.toString(16)}${CRLF}${chunk.toString('latin1')}${CRLF}`
+        : chunk.toString('latin1');
+    }
+  return chunked ? text + LAST_CHUNK : text;
 }
 
 /** Attempt state for `upstreamError`: the fast path has one attempt and no request body. */
