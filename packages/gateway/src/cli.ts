@@ -94,7 +94,7 @@ export const gatewayCommand: CommandDefinition = {
     },
     'no-fast-path': {
       type: 'boolean',
-      description: 'Serve every request through node:http, without the fast-path front for plain routes',
+      description: 'Serve every request through node:http, without the fast-path front',
     },
   },
   async run({ values }, io) {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createLogger, Headers, type Logger } from '@flotilla/core';
+import { createLogger, errorToProblem, Headers, type Logger } from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
 import { isIdempotentMethod } from '@flotilla/resilience';
 import type { Redis } from 'ioredis';
@@ -193,7 +193,10 @@ export class Gateway {
     this.count(res, route.id, req.method, started);
     // Routes without security or traffic sections skip all of it: one size check.
     const features = this.features.size === 0 ? undefined : this.features.get(route);
-    if (features) void this.admission.admit(req, res, match, features, requestId, pathname, search);
+    if (features)
+      this.admission
+        .admit(req, res, match, features, requestId, pathname, search)
+        .catch((error: unknown) => this.fault(res, route, requestId, error));
     else this.act(req, res, match, requestId, pathname, search, undefined);
   };
 
@@ -209,12 +212,15 @@ export class Gateway {
   ): void {
     const route = match.route;
     const action = route.action;
-    if (action.kind === 'proxy') void this.proxy(req, res, match, requestId, pathname, search, admitted);
+    if (action.kind === 'proxy')
+      this.proxy(req, res, match, requestId, pathname, search, admitted).catch((error: unknown) =>
+        this.fault(res, route, requestId, error),
+      );
     else if (action.kind === 'static') sendStatic(res, route, action.response, requestId, admitted?.extra);
     else if (action.kind === 'redirect')
       sendRedirect(res, route, action, match.params, search, requestId, admitted?.extra);
     else
-      void respondComposite(
+      respondComposite(
         this.upstreams,
         this.metrics,
         req,
@@ -224,7 +230,18 @@ export class Gateway {
         requestId,
         search,
         admitted,
-      );
+      ).catch((error: unknown) => this.fault(res, route, requestId, error));
+  }
+
+  /**
+   * A fault of the gateway itself while a request was being answered (a bug, not an upstream's
+   * failure): logged, and answered with a 500 problem, or the connection dropped once the
+   * answer has begun. Never an unhandled rejection, which would end the process.
+   */
+  private fault(res: ServerResponse, route: CompiledRoute, requestId: string, error: unknown): void {
+    this.logger.error({ err: error, route: route.id }, 'answering the request failed');
+    if (res.headersSent || res.destroyed) res.destroy();
+    else sendProblemOf(res, requestId, errorToProblem(error, requestId));
   }
 
   /** `upgrade` listener: WebSocket (and other upgrades) tunnelled to the route's upstream. */

@@ -68,7 +68,7 @@ export class GatewayMetrics {
     const registers = [this.registry];
     new Counter({
       name: 'flotilla_gateway_fast_path_requests_total',
-      help: 'Requests the fast-path front answered without node:http (plain routes).',
+      help: 'Requests the fast-path front answered without node:http.',
       registers,
       collect() {
         this.reset();

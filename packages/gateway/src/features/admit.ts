@@ -122,7 +122,7 @@ export class Admission {
   /**
    * A route's authentication, then its rate limit (keyed by the verified client): the node:http
    * path and the fast-path front both call this. `extra`, the answer's headers so far (CORS),
-   * gains the `RateLimit-*` headers; a refusal's headers hold it. Never throws: a check that
+   * gains the `RateLimit-*` headers; a refusal's headers include it. Never throws: a check that
    * fails (a shared limit whose Redis is down, with `failOpen: false`) is logged and refused
    * with its problem.
    */

@@ -7,6 +7,9 @@ import { ResponseCache } from '../traffic/cache.js';
 import { type Cors, createCors } from '../traffic/cors.js';
 import { createRateLimiter, type RouteRateLimiter } from '../traffic/rate-limit.js';
 
+/** Longest a shared rate limit waits for Redis (the client the gateway makes) before the check fails. */
+export const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
 /** The security and traffic objects of one route; a route without any has none of these. */
 export interface RouteFeatures {
   readonly auth: Authenticator | undefined;
@@ -78,7 +81,14 @@ export class FeatureBuilder {
     if (this.redis) return this.redis;
     const url = this.options.redisUrl;
     if (url === undefined) return undefined; // createRateLimiter names the field and the fix
-    const client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    const client = new Redis(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      // A Redis that accepts and never answers fails the check (then `failOpen` decides) instead
+      // of holding every request of the route.
+      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    });
     // Errors surface per request (the limit fails open or closed as configured); keep one log line.
     let logged = false;
     client.on('error', (error) => {

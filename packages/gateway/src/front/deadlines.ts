@@ -22,6 +22,11 @@ export class DeadlineList {
   /** When the pending timer fires (Unix ms); 0 without one. */
   private timerAt = 0;
 
+  /** No deadline is pending. */
+  get empty(): boolean {
+    return this.head === undefined;
+  }
+
   add(item: Due): void {
     item.dueList = this;
     // Deadlines of one length come in order; one set earlier (the wall clock stepped back) is

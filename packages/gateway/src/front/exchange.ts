@@ -100,7 +100,10 @@ export class FrontExchange implements Http1Handler, Due {
     this.features = host.featuresOf(this.route);
   }
 
-  /** Checks the request against the route's features, then sends it upstream; `pathname` and `search` are the client's. */
+  /**
+   * Checks the request against the route's features, if it has any, then sends it upstream;
+   * `pathname` and `search` are the client's.
+   */
   start(pathname: string, search: string): void {
     const features = this.features;
     if (features === undefined) {
@@ -109,21 +112,32 @@ export class FrontExchange implements Http1Handler, Due {
     }
     const request = this.request;
     const req = { method: request.method, url: request.url, headers: request.headers, socket: this.sink };
-    // CORS headers go on every answer, refusals included (as on the node:http path).
+    // CORS headers go on every answer, refusals included (as on the node:http path). A route
+    // whose features add no header keeps the relayed head's fast branch.
     const extra = features.cors ? features.cors.headers(req) : {};
-    this.extra = extra;
-    void this.host.admission.access(req, this.route, features, extra, this.requestId).then((access) => {
-      if (this.over) return; // the client left meanwhile
-      try {
-        if (access.ok) this.send(pathname, search, access.principal);
-        else this.answerProblem(access.problem, access.headers);
-      } catch (error) {
-        // Outside the connection's read loop, which catches faults of the front for the rest.
-        this.host.logger.error({ err: error }, 'fast-path front failed; connection dropped');
-        this.over = true;
-        this.sink.destroy();
-      }
-    });
+    if (features.cors !== undefined || features.rateLimit !== undefined) this.extra = extra;
+    this.host.admission.access(req, this.route, features, extra, this.requestId).then(
+      (access) => {
+        if (this.over) return; // the client left meanwhile
+        try {
+          if (access.ok) this.send(pathname, search, access.principal);
+          else this.answerProblem(access.problem, access.headers);
+        } catch (error) {
+          this.drop(error);
+        }
+      },
+      (error: unknown) => this.drop(error),
+    );
+  }
+
+  /** A fault of the front outside the connection's read loop (which catches the others): the connection goes. */
+  private drop(error: unknown): void {
+    this.host.logger.error(
+      { err: error, route: this.route.id },
+      'fast-path front failed; connection dropped',
+    );
+    this.abandon();
+    this.sink.destroy();
   }
 
   private send(pathname: string, search: string, principal: string | undefined): void {
@@ -289,7 +303,7 @@ export class FrontExchange implements Http1Handler, Due {
   private writeBody(chunk: Buffer): boolean {
     if (!this.chunked) return this.sink.write(chunk);
     if (chunk.length === 0) return true;
-    this.sink.write(chunk.length.toString(16) + CRLF);
+    this.sink.write(chunkSizeLine(chunk.length));
     this.sink.write(chunk);
     return this.sink.write(CRLF);
   }
@@ -363,10 +377,15 @@ function bodyText(chunks: Buffer[] | undefined, chunked: boolean): string {
     for (const chunk of chunks) {
       if (chunk.length === 0) continue;
       text += chunked
-        ? `${chunk.length.toString(16)}${CRLF}${chunk.toString('latin1')}${CRLF}`
+        ? `${chunkSizeLine(chunk.length)}${chunk.toString('latin1')}${CRLF}`
         : chunk.toString('latin1');
     }
   return chunked ? text + LAST_CHUNK : text;
+}
+
+/** The line before a chunk of `length` bytes (chunked framing). */
+function chunkSizeLine(length: number): string {
+  return length.toString(16) + CRLF;
 }
 
 /** Attempt state for `upstreamError`: the fast path has one attempt and no request body. */

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { freePort, test } from '@flotilla/testkit';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,9 @@ import {
   answered,
   differential,
   echoOf,
+  exchange,
   expectFrontCounted,
+  expectNoFrontConnections,
   frontStats,
   outcome,
   type Path,
@@ -23,6 +26,7 @@ import { startTestGateway } from '../fixtures/gateway.js';
 import { type ServedIssuer, serveIssuer } from '../fixtures/issuer.js';
 import type { RouteDefinition } from '../routes/schema.js';
 import type { RunningGateway } from '../start.js';
+import type { DeadlineLists } from './deadlines.js';
 
 /*
  * Routes with auth, a rate limit or CORS on the fast-path front: the front runs the same checks
@@ -370,11 +374,78 @@ describe('a rate limit shared through Redis, on the front', () => {
 
 /** The status of one request on a new connection. */
 async function statusOnce(gateway: RunningGateway, bytes: string): Promise<number | 'closed'> {
-  const connection = await RawConnection.open(gateway.port);
-  try {
-    connection.send(bytes);
-    return statusOf(outcome(await connection.response()));
-  } finally {
-    connection.destroy();
-  }
+  return statusOf(outcome(await exchange(gateway, bytes)));
 }
+
+describe('a Redis that accepts and never answers', () => {
+  it.each([
+    [false, 503],
+    [true, 200],
+  ])(
+    'fails the check after the command timeout (failOpen %s: %i) on both paths',
+    async (failOpen, status) => {
+      const silent = createServer((socket) => socket.on('data', () => {}));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const routes: RouteDefinition[] = [
+        {
+          id: 'silent',
+          match: { path: '/silent/*' },
+          target: { url: up.url },
+          rateLimit: { limit: 5, period: '1s', key: 'ip', store: 'redis', failOpen },
+        },
+      ];
+      const options = { routes, redisUrl: `redis://127.0.0.1:${(silent.address() as AddressInfo).port}` };
+      const [a, b] = await Promise.all([
+        startTestGateway({ ...options, fastPath: true }),
+        startTestGateway({ ...options, fastPath: false }),
+      ]);
+      try {
+        await differential({ fast: a, node: b }, get('/silent/echo'), { path: 'fast', status });
+      } finally {
+        await Promise.all([a.close(100), b.close(100)]);
+        silent.close();
+      }
+    },
+  );
+});
+
+describe('a fault of the gateway itself after the check', () => {
+  it('drops the connection on the front (forgetting the request) and answers 500 on node:http, with no unhandled rejection', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    const faulty: RouteDefinition[] = [
+      {
+        id: 'faulty',
+        match: { path: '/faulty/*' },
+        target: { url: up.url },
+        timeout: '30s',
+        auth: { jwt: { issuer: 'https://issuer.test', audience: 'gw', secret: SECRET } },
+      },
+    ];
+    const [a, b] = await Promise.all([
+      startTestGateway({ routes: faulty, fastPath: true }),
+      startTestGateway({ routes: faulty, fastPath: false }),
+    ]);
+    try {
+      for (const gateway of [a, b]) {
+        // A bug stands in for any: building the upstream path throws once the request is admitted.
+        gateway.gateway.upstreamPath = () => {
+          throw new Error('a bug in the gateway');
+        };
+      }
+      const bytes = get('/faulty/echo', { authorization: `Bearer ${await hsToken({ sub: 'bob' })}` });
+      const [onFront, onNode] = await Promise.all([exchange(a, bytes), exchange(b, bytes)]);
+      expect(onFront).toBe('closed');
+      expect(statusOf(outcome(onNode))).toBe(500);
+      await expectNoFrontConnections(a);
+      const lists = (a.front as unknown as { deadlines: DeadlineLists }).deadlines;
+      expect(lists.of(30_000).empty, 'the dropped request left the deadline list').toBe(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+      await Promise.all([a.close(100), b.close(100)]);
+    }
+  });
+});

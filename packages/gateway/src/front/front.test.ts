@@ -159,7 +159,21 @@ interface Row {
 /** Set when the row that sends it runs (a deadline made at load time could pass before). */
 let clientDeadline = 0;
 
+/** Whole answers around the one-write limit (16 KiB) and every byte value, with a length and chunked. */
+const SIZED_ROWS: Row[] = [256, 16_383, 16_384, 16_385, 70_000].flatMap((n) =>
+  [false, true].map(
+    (chunked): Row => ({
+      name: `${n} bytes of every value${chunked ? ', chunked' : ''}, byte-exact`,
+      bytes: `GET /e/sized?n=${n}${chunked ? '&chunked' : ''} HTTP/1.1\r\n${HOST}\r\n`,
+      path: 'fast',
+      status: 200,
+      check: (r) => expect(r.body.equals(pattern(0, n)), 'the body as the upstream sent it').toBe(true),
+    }),
+  ),
+);
+
 const ROWS: Row[] = [
+  ...SIZED_ROWS,
   // Served by the front.
   {
     name: 'a GET to the echo',
