@@ -6,6 +6,12 @@ import type { Http1Pool } from './pool.js';
 import { type Http1Request, SENT } from './request.js';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
 
+/**
+ * The one read buffer of every upstream socket (net's `onread`): reads are handled one at a time,
+ * so one buffer serves them all and no read allocates its own. Nothing may keep a view of it past
+ * the read: the response parser copies a partial head, and `onBody` copies each body chunk.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** One socket to the upstream, with its listeners attached once for its whole life. */
 export class Connection implements ResponseSink {
   readonly socket: Socket;
@@ -32,10 +38,14 @@ export class Connection implements ResponseSink {
     this.request = request;
     this.keepAliveMs = pool.keepAliveTimeout;
     this.parser = new ResponseParser(this, maxHeaderSize);
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: { buffer: READ_BUFFER, callback: this.onRead },
+    });
     this.socket = socket;
     socket.on('connect', this.onConnect);
-    socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
@@ -134,7 +144,8 @@ export class Connection implements ResponseSink {
 
   onBody(chunk: Buffer): boolean {
     const request = this.request!;
-    request.handler.onResponseData?.(request, chunk);
+    // A copy: the chunk is a view of READ_BUFFER, and handlers keep chunks (queued writes, a cache copy).
+    request.handler.onResponseData?.(request, Buffer.from(chunk));
     return request.state === SENT;
   }
 
@@ -148,6 +159,11 @@ export class Connection implements ResponseSink {
     this.request = null;
     if (request !== null) this.send(request);
     else this.pool.release(this);
+  };
+
+  private readonly onRead = (nread: number, buffer: Buffer): boolean => {
+    this.onData(buffer.subarray(0, nread));
+    return true;
   };
 
   private readonly onData = (chunk: Buffer): void => {

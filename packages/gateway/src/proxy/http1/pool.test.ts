@@ -157,6 +157,31 @@ describe('Http1Pool responses', () => {
     expect(up.connections).toBe(1);
   });
 
+  // Every upstream socket reads into one shared buffer: each read below lands at its start and
+  // overwrites the one before, so a kept view instead of a copy would corrupt the answer.
+  it('reads a head that arrives in pieces, each read overwriting the last', async () => {
+    const up = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-le');
+      setTimeout(() => socket.write('ngth: 2\r\nx-part: one\r\n'), 10);
+      setTimeout(() => socket.write('x-more: two\r\n\r\nok'), 20);
+    });
+    const r = await send(pool(up.origin));
+    expect(r.statusCode).toBe(200);
+    expect(r.headers).toMatchObject({ 'content-length': '2', 'x-part': 'one', 'x-more': 'two' });
+    expect(r.body).toBe('ok');
+  });
+
+  it('keeps each body chunk as it was read, though the next read reuses the buffer', async () => {
+    const up = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\n');
+      setTimeout(() => socket.write('aaaa'), 10);
+      setTimeout(() => socket.write('bbbb'), 20);
+      setTimeout(() => socket.write('cccc'), 30);
+    });
+    const r = await send(pool(up.origin));
+    expect(r.body).toBe('aaaabbbbcccc');
+  });
+
   it('reads a body without length until the upstream closes, and does not reuse the socket', async () => {
     const up = await rawServer((socket) => {
       socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil ');

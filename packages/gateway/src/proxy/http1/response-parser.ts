@@ -276,7 +276,8 @@ export class ResponseParser {
         );
         return -2;
       }
-      this.pending = previous === null ? chunk.subarray(start) : buffer;
+      // A copy: `chunk` may be a read buffer that the next read overwrites.
+      this.pending = previous === null ? Buffer.from(chunk.subarray(start)) : buffer;
       return -1;
     }
     this.pending = null;
