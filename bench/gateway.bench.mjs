@@ -6,6 +6,9 @@
 // (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server). Upstreams: a trivial JSON handler
 // and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
 // production.
+// The CPU-bound parts (trivial upstream, paced run) run GATEWAY_BENCH_ROUNDS times (default 3),
+// interleaved across targets, and report the median round (the ratios: the median of the ratios
+// round by round), so one disturbed run does not decide.
 // GATEWAY_BENCH_BASELINE=<path to another build's dist/index.js> adds a plain-route row for that
 // build (to compare the data path before and after a change in one run).
 import { fork, spawn, spawnSync } from 'node:child_process';
@@ -20,6 +23,8 @@ const self = fileURLToPath(import.meta.url);
 const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.GATEWAY_BENCH_CONNECTIONS ?? 50);
 const BASELINE = process.env.GATEWAY_BENCH_BASELINE;
+/** Rounds on the trivial upstream (the median counts); the 10 ms upstream runs once. */
+const ROUNDS = Number(process.env.GATEWAY_BENCH_ROUNDS ?? 3);
 
 /** Child: one server of `kind`, reporting its port over IPC. */
 async function serve(kind, args) {
@@ -369,30 +374,49 @@ async function main() {
     }
   }
   const results = [];
+  for (const t of targets) if (t.skipped) console.log(`${t.name}: skipped (${t.skipped})`);
+  const running = targets.filter((t) => !t.skipped);
   for (const upstream of ['json', 'slow']) {
-    for (const t of targets) {
-      if (t.skipped) {
-        console.log(`${t.name}: skipped (${t.skipped})`);
-        continue;
+    // The trivial upstream is CPU-bound, so anything else on the machine moves it: every target
+    // runs ROUNDS times, the rounds interleaved (A B C, A B C, …), and the median round counts.
+    const rounds = upstream === 'json' ? ROUNDS : 1;
+    const runs = new Map(running.map((t) => [t, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (const t of running) {
+        if (round === 0) wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
+        runs.get(t).push(
+          wrk(t[upstream], DURATION_S, t.headers, undefined, {
+            proxy: t.pid,
+            upstream: (upstream === 'json' ? json : slow).pid,
+          }),
+        );
       }
-      wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
-      const r = wrk(t[upstream], DURATION_S, t.headers, undefined, {
-        proxy: t.pid,
-        upstream: (upstream === 'json' ? json : slow).pid,
-      });
+    }
+    for (const t of running) {
+      const all = runs.get(t);
+      const median = [...all].sort((a, b) => a.rps - b.rps)[Math.floor(all.length / 2)];
       results.push({
         upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
         target: t.name,
-        ...r,
+        ...median,
+        ...(all.length > 1 ? { roundsRps: all.map((r) => r.rps) } : {}),
       });
     }
   }
+  // Ratios are taken round by round (two targets of one round ran within a minute of each other,
+  // on the same machine state) and the median of those is reported.
+  const ratio = (row, name) => {
+    const base = results.find((r) => r.upstream === row.upstream && r.target === name);
+    if (base === undefined) return undefined;
+    if (row.roundsRps === undefined || base.roundsRps === undefined) return row.rps / base.rps;
+    const each = row.roundsRps.map((rps, i) => rps / base.roundsRps[i]).sort((a, b) => a - b);
+    return each[Math.floor(each.length / 2)];
+  };
   for (const row of results) {
     if (row.rps === undefined) continue;
-    const base = (name) => results.find((r) => r.upstream === row.upstream && r.target === name)?.rps;
-    row['× direct'] = base('direct') ? row.rps / base('direct') : undefined;
-    row['× nginx'] = base('nginx') ? row.rps / base('nginx') : undefined;
-    row['× plain'] = base('flotilla plain route') ? row.rps / base('flotilla plain route') : undefined;
+    row['× direct'] = ratio(row, 'direct');
+    row['× nginx'] = ratio(row, 'nginx');
+    row['× plain'] = ratio(row, 'flotilla plain route');
   }
   printTable(
     results.map((r) => ({
@@ -424,11 +448,23 @@ async function main() {
     writeFileSync(script, `function delay() return math.random(0, ${2 * thinkMs}) end\n`);
     const rate = plainRps / 2;
     const connections = Math.max(1, Math.round((rate * (thinkMs + 0.3)) / 1000));
-    for (const t of targets.filter(
-      (x) => !x.skipped && !x.name.includes('workers') && !x.name.includes('fastify'),
-    )) {
-      wrk(t.json, 1, t.headers, { connections, script });
-      paced.push({ target: t.name, ...wrk(t.json, DURATION_S, t.headers, { connections, script }) });
+    const pacedTargets = running.filter((x) => !x.name.includes('workers') && !x.name.includes('fastify'));
+    const runs = new Map(pacedTargets.map((t) => [t, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const t of pacedTargets) {
+        if (round === 0) wrk(t.json, 1, t.headers, { connections, script });
+        runs.get(t).push(wrk(t.json, DURATION_S, t.headers, { connections, script }));
+      }
+    }
+    // The median round by p99, as above.
+    for (const t of pacedTargets) {
+      const all = runs.get(t);
+      const median = [...all].sort((a, b) => a.p99 - b.p99)[Math.floor(all.length / 2)];
+      paced.push({
+        target: t.name,
+        ...median,
+        ...(all.length > 1 ? { roundsP99: all.map((r) => r.p99) } : {}),
+      });
     }
     rmSync(dir, { recursive: true, force: true });
     const direct = paced.find((r) => r.target === 'direct');
