@@ -17,7 +17,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listenJsonUpstream, printTable, saveResults } from './lib.mjs';
+import { listenJsonUpstream, median, middleBy, printTable, saveResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
@@ -394,11 +394,10 @@ async function main() {
     }
     for (const t of running) {
       const all = runs.get(t);
-      const median = [...all].sort((a, b) => a.rps - b.rps)[Math.floor(all.length / 2)];
       results.push({
         upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
         target: t.name,
-        ...median,
+        ...middleBy(all, (r) => r.rps),
         ...(all.length > 1 ? { roundsRps: all.map((r) => r.rps) } : {}),
       });
     }
@@ -409,8 +408,7 @@ async function main() {
     const base = results.find((r) => r.upstream === row.upstream && r.target === name);
     if (base === undefined) return undefined;
     if (row.roundsRps === undefined || base.roundsRps === undefined) return row.rps / base.rps;
-    const each = row.roundsRps.map((rps, i) => rps / base.roundsRps[i]).sort((a, b) => a - b);
-    return each[Math.floor(each.length / 2)];
+    return median(row.roundsRps.map((rps, i) => rps / base.roundsRps[i]));
   };
   for (const row of results) {
     if (row.rps === undefined) continue;
@@ -459,10 +457,9 @@ async function main() {
     // The median round by p99, as above.
     for (const t of pacedTargets) {
       const all = runs.get(t);
-      const median = [...all].sort((a, b) => a.p99 - b.p99)[Math.floor(all.length / 2)];
       paced.push({
         target: t.name,
-        ...median,
+        ...middleBy(all, (r) => r.p99),
         ...(all.length > 1 ? { roundsP99: all.map((r) => r.p99) } : {}),
       });
     }
@@ -471,8 +468,9 @@ async function main() {
     // Round by round, as the ratios: a target's p99 minus direct's of the same round, median.
     for (const row of paced) {
       if (direct === undefined) continue;
-      const each = row.roundsP99?.map((p99, i) => p99 - direct.roundsP99[i]).sort((x, y) => x - y);
-      row['added p99 ms'] = each ? each[Math.floor(each.length / 2)] : row.p99 - direct.p99;
+      row['added p99 ms'] = row.roundsP99
+        ? median(row.roundsP99.map((p99, i) => p99 - direct.roundsP99[i]))
+        : row.p99 - direct.p99;
     }
     console.log(
       `\nAt half of the plain route's capacity (${Math.round(rate)} req/s asked, ${connections} connections, ${thinkMs} ms mean think time):`,
@@ -489,7 +487,7 @@ async function main() {
     );
   }
   console.log(
-    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, loadAverage: (await import('node:os')).loadavg(), results, halfCapacity: paced })}`,
+    `\nwrote ${saveResults('gateway', { durationSeconds: DURATION_S, connections: CONNECTIONS, rounds: ROUNDS, loadAverage: (await import('node:os')).loadavg(), results, halfCapacity: paced })}`,
   );
   await Promise.all([
     json.stop(),

@@ -30,6 +30,19 @@ export async function best(fn, options, rounds = 3) {
   return top;
 }
 
+/** The median of numbers (the mean of the two middle ones for an even count); undefined for none. */
+export function median(xs) {
+  if (xs.length === 0) return undefined;
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The middle item by `key` (of an even count, the lower of the two middle ones: one real run, not a blend). */
+export function middleBy(items, key) {
+  return [...items].sort((a, b) => key(a) - key(b))[(items.length - 1) >> 1];
+}
+
 /** Prints rows `{ name, opsPerSec, ...ratios }` as a Markdown table. */
 export function printTable(rows, columns) {
   const cols = columns ?? Object.keys(rows[0] ?? {});

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -160,8 +161,6 @@ async function runRows(rows, label) {
     }
     process.stderr.write(`${label}: round ${round + 1}/${ROUNDS} done\n`);
   }
-  const median = (xs) =>
-    xs.length === 0 ? undefined : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return rows.map((row, i) => {
     const r = {
       scenario: row.name,

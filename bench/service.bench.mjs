@@ -4,7 +4,7 @@
 // in a child process so the caller does not share its event loop.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { printTable, saveResults } from './lib.mjs';
+import { median, printTable, saveResults } from './lib.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const CONCURRENCY = 32;
@@ -66,10 +66,6 @@ async function throughput(call) {
   );
   clearTimeout(stop);
   return done / ((performance.now() - start) / 1_000);
-}
-
-function median(xs) {
-  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
 
 async function main() {

@@ -12,8 +12,9 @@ export interface Due {
 /**
  * Deadlines of one length (a route's timeout) under one timer. Items join at the tail, so the
  * list is in deadline order, and leave in O(1) from anywhere; the timer is set for the head when
- * it fires or when an item with an earlier deadline joins, never when an item leaves. Per request that is two pointer updates instead of a Node `Timeout`
- * made and cleared (which measured 8–10 µs of CPU per proxied request in the gateway benchmark).
+ * it fires or when an item with an earlier deadline joins, never when an item leaves. Per
+ * request that is two pointer updates instead of a Node `Timeout` made and cleared (which
+ * measured 8–10 µs of CPU per proxied request in the gateway benchmark).
  */
 export class DeadlineList {
   private head: Due | undefined;
