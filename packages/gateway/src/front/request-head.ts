@@ -29,6 +29,14 @@ const VALUE = table((c) => c === 9 || (c >= 32 && c < 127));
 /** Headers after which node:http, not the fast path, answers: bodies, upgrades, `Expect`. */
 const HANDED_OFF = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', '__proto__']);
 
+/**
+ * The prototype of a parsed head's headers: an object without one, so no name is inherited.
+ * Not `Object.create(null)` for the headers themselves: V8 never optimized this parser then (with
+ * one header line, an IC on that dictionary object changed state at every profiler tick), which
+ * made a parse 2.4 µs instead of 0.4 µs.
+ */
+const NOTHING_INHERITED = Object.create(null);
+
 /** More header lines than this go to node:http (its own limit is 2000). */
 const MAX_HEADER_LINES = 100;
 
@@ -54,8 +62,8 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   if (text.charCodeAt(at) !== 32 || !text.startsWith('HTTP/1.1', at + 1)) return undefined;
   const url = text.slice(start, at);
   at += 9;
-  // No prototype: a header named like an Object method is a header, not a duplicate.
-  const headers: IncomingHttpHeaders = Object.create(null);
+  // Nothing inherited: a header named like an Object method is a header, not a duplicate.
+  const headers: IncomingHttpHeaders = Object.create(NOTHING_INHERITED);
   let close = false;
   let lines = 0;
   while (at < text.length) {
