@@ -27,7 +27,28 @@ export const AS_IS = 0;
 export const CHUNKED = 1;
 export type Framing = typeof AS_IS | typeof CHUNKED;
 
-const FINGERPRINTS = new Set(FINGERPRINT_HEADERS);
+/** What {@link relayedHead} does with an upstream header: left out, or a secure header the upstream set itself. */
+const DROPPED = 1;
+const SECURE = 2;
+/** The upstream headers {@link relayedHead} treats apart (every other name is relayed as it is). */
+const SPECIAL = new Map<string, number>([
+  ...FINGERPRINT_HEADERS.map((name): [string, number] => [name, DROPPED]),
+  ...SECURE_ENTRIES.map(([name]): [string, number] => [name, SECURE]),
+]);
+/** Every secure header line, for an upstream that set none of them (the usual case): one string, not seven. */
+const ALL_SECURE_LINES = SECURE_ENTRIES.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+
+/** Status lines by status, made once each. */
+const statusLines: string[] = [];
+
+function statusLine(status: number): string {
+  let line = statusLines[status];
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    statusLines[status] = line;
+  }
+  return line;
+}
 
 /**
  * The head of a relayed answer straight from the upstream's headers, for a route without response
@@ -42,19 +63,30 @@ export function relayedHead(
   connectionLines: string,
   framing: Framing,
 ): string {
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+  let head = statusLine(status);
+  let ownSecure = false;
+  let ownRequestId = false;
+  let ownDate = false;
   for (const name in upstream) {
-    if (isHopByHop(name, undefined) || FINGERPRINTS.has(name)) continue;
-    const value = name === Headers.requestId ? requestId : upstream[name]!;
+    const kind = SPECIAL.get(name);
+    if (kind === DROPPED || isHopByHop(name, undefined)) continue;
+    if (kind === SECURE) ownSecure = true;
+    let value = upstream[name]!;
+    if (name === Headers.requestId) {
+      value = requestId;
+      ownRequestId = true;
+    } else if (name === 'date') ownDate = true;
     if (typeof value === 'string') head += `${name}: ${value}\r\n`;
     else for (const item of value) head += `${name}: ${item}\r\n`;
   }
-  if (upstream[Headers.requestId] === undefined) head += `${Headers.requestId}: ${requestId}\r\n`;
-  for (let i = 0; i < SECURE_ENTRIES.length; i++) {
-    const [name, value] = SECURE_ENTRIES[i]!;
-    if (upstream[name] === undefined) head += `${name}: ${value}\r\n`;
-  }
-  if (upstream.date === undefined) head += `Date: ${httpDate()}\r\n`;
+  if (!ownRequestId) head += `${Headers.requestId}: ${requestId}\r\n`;
+  if (!ownSecure) head += ALL_SECURE_LINES;
+  else
+    for (let i = 0; i < SECURE_ENTRIES.length; i++) {
+      const [name, value] = SECURE_ENTRIES[i]!;
+      if (upstream[name] === undefined) head += `${name}: ${value}\r\n`;
+    }
+  if (!ownDate) head += `Date: ${httpDate()}\r\n`;
   head += connectionLines;
   if (framing === CHUNKED) head += 'Transfer-Encoding: chunked\r\n';
   return `${head}\r\n`;
@@ -71,7 +103,7 @@ export function responseHead(
   connectionLines: string,
   framing: Framing,
 ): string | undefined {
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+  let head = statusLine(status);
   let hasDate = false;
   for (const name in headers) {
     const value = headers[name];
