@@ -170,6 +170,9 @@ export class FrontExchange implements Http1Handler, Due {
         method: request.method,
         headers: headers as Record<string, string>,
         body: null,
+        // The client's names and values passed the front's parser; the gateway's own are safe
+        // (the principal is base64url). A route's header operations come from its file unchecked.
+        headersChecked: route.requestHeaders === undefined,
       },
       this,
     );

@@ -23,6 +23,12 @@ export interface Http1DispatchOptions {
   method: string;
   headers?: RequestHeaders | null;
   body?: RequestBodyInput;
+  /**
+   * The caller vouches that every header name is a token and no value holds CR, LF or NUL (the
+   * fast-path front's parser checked the client's, the gateway made the rest): the pool does not
+   * check them again. Framing headers are still taken from the body.
+   */
+  headersChecked?: boolean;
 }
 
 /** Controls one dispatched request (undici's `DispatchController`, the parts the gateway uses). */
@@ -145,6 +151,7 @@ export class Http1Pool {
         options.headers,
         this.hostHeader,
         bodyLength,
+        options.headersChecked === true,
       );
     } catch (thrown) {
       error = thrown as Error;

@@ -51,6 +51,20 @@ describe('buildRequestHead', () => {
     );
   });
 
+  it('writes the same bytes with headers the caller checked, and still frames from the body', () => {
+    const headers = { 'x-forwarded-for': '10.0.0.1', 'X-List': ['1', '2'], connection: 'close' };
+    const unchecked = info();
+    const checked = info();
+    const head = buildRequestHead(checked, 'GET', '/a', headers, 'up:81', -2, true);
+    expect(head).toBe(buildRequestHead(unchecked, 'GET', '/a', headers, 'up:81', -2));
+    expect(checked).toEqual(unchecked);
+    expect(checked.closeRequested).toBe(true);
+    for (const framing of [{ 'transfer-encoding': 'chunked' }, { 'content-length': 'x' }])
+      expect(() => buildRequestHead(info(), 'GET', '/', framing, 'x', -2, true)).toThrow(
+        expect.objectContaining({ code: 'UND_ERR_INVALID_ARG' }),
+      );
+  });
+
   it('refuses a content-length that differs from the body', () => {
     expect(() => buildRequestHead(info(), 'POST', '/', { 'content-length': '4' }, 'x', 3)).toThrow(
       expect.objectContaining({ code: 'UND_ERR_INVALID_ARG' }),

@@ -33,6 +33,7 @@ function expectsBody(method: string): boolean {
  * byte length of a string or Buffer body, -1 for a stream, -2 for no body. Framing headers
  * (`content-length`, `transfer-encoding`) come from the body, so a caller cannot smuggle a
  * second request through them. Throws an `UND_ERR_INVALID_ARG` error before anything is sent.
+ * With `checked`, header names and values are not checked again (see `headersChecked`).
  */
 export function buildRequestHead(
   info: RequestHeadInfo,
@@ -41,6 +42,7 @@ export function buildRequestHead(
   headers: RequestHeaders | null | undefined,
   host: string,
   bodyLength: number,
+  checked = false,
 ): string {
   if (!TOKEN.test(method)) throw invalidArgument(`invalid request method ${JSON.stringify(method)}`);
   if (!TARGET.test(path)) throw invalidArgument(`invalid request path ${JSON.stringify(path)}`);
@@ -52,7 +54,7 @@ export function buildRequestHead(
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
-      if (!TOKEN.test(name)) throw invalidArgument(`invalid header name ${JSON.stringify(name)}`);
+      if (!checked && !TOKEN.test(name)) throw invalidArgument(`invalid header name ${JSON.stringify(name)}`);
       // Names are compared case-insensitively, but lowercasing every name costs; only names of
       // a length that could match one of the few special headers are lowercased.
       const length = name.length;
@@ -74,11 +76,11 @@ export function buildRequestHead(
         }
       }
       if (typeof value === 'string') {
-        if (UNSAFE_VALUE.test(value)) throw invalidArgument(`invalid value of header ${name}`);
+        if (!checked && UNSAFE_VALUE.test(value)) throw invalidArgument(`invalid value of header ${name}`);
         head += `${name}: ${value}\r\n`;
       } else {
         for (const item of value) {
-          if (UNSAFE_VALUE.test(item)) throw invalidArgument(`invalid value of header ${name}`);
+          if (!checked && UNSAFE_VALUE.test(item)) throw invalidArgument(`invalid value of header ${name}`);
           head += `${name}: ${item}\r\n`;
         }
       }
