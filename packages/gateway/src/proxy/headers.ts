@@ -28,6 +28,15 @@ const SET_BY_GATEWAY = new Set([
 
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
+/**
+ * The prototype of the header objects the gateway parses (`Object.create(NOTHING_INHERITED)`):
+ * an object without a prototype, so no header name is inherited (`constructor` and `__proto__`
+ * are headers like any other). Not `Object.create(null)` for the headers themselves: V8 never
+ * optimized the front's head parser with those dictionary objects (an IC on them changed state
+ * at every profiler tick), which made a parse 2.4 µs instead of 0.4 µs.
+ */
+export const NOTHING_INHERITED: object = Object.freeze(Object.create(null));
+
 /** Names listed in a `Connection` header (they are hop-by-hop too); undefined for none. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;

@@ -99,6 +99,21 @@ describe('ResponseParser', () => {
     expect(parsed.keepAliveHint).toBe(5000);
   });
 
+  it('takes header and trailer names that are Object members as headers', () => {
+    const head = 'HTTP/1.1 200 OK\r\nConstructor: a\r\n__proto__: b\r\ntoString: c\r\nconstructor: d\r\n';
+    const parsed = parse([
+      bytes(`${head}Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nhasOwnProperty: e\r\n\r\n`),
+    ]);
+    expect(parsed.error).toBeUndefined();
+    const headers = parsed.heads[0]!.headers;
+    expect(Object.keys(headers)).toEqual(['constructor', '__proto__', 'tostring', 'transfer-encoding']);
+    expect(headers.constructor).toEqual(['a', 'd']);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('b');
+    expect(headers.tostring).toBe('c');
+    expect(Object.keys(parsed.trailers!)).toEqual(['hasownproperty']);
+    expect(parsed.body).toBe('ok');
+  });
+
   it('decodes chunked bodies with extensions and passes the trailers', () => {
     const parsed = parse([bytes(RESPONSES.chunked)]);
     expect(parsed.error).toBeUndefined();

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { NOTHING_INHERITED } from '../headers.js';
 import { Http1Error, protocolError } from './errors.js';
 import { TOKEN } from './request-head.js';
 
@@ -46,16 +47,23 @@ function listHas(lower: string, token: string): boolean {
   return false;
 }
 
-/** Adds a field to a header object: repeats become arrays, `set-cookie` always is one. */
+/**
+ * Adds a field to a header object made by {@link fieldObject}: repeats become arrays,
+ * `set-cookie` always is one.
+ */
 function addField(target: Record<string, string | string[]>, name: string, value: string): void {
   const existing = target[name];
-  if (existing === undefined) {
-    // `__proto__` as a plain assignment would replace the object's prototype.
-    if (name === '__proto__')
-      Object.defineProperty(target, name, { value, enumerable: true, writable: true });
-    else target[name] = name === 'set-cookie' ? [value] : value;
-  } else if (typeof existing === 'string') target[name] = [existing, value];
+  if (existing === undefined) target[name] = name === 'set-cookie' ? [value] : value;
+  else if (typeof existing === 'string') target[name] = [existing, value];
   else existing.push(value);
+}
+
+/**
+ * An empty header object that inherits no name: `constructor` or `__proto__` from the upstream
+ * is a header (on a plain object the first read as inherited, the second set the prototype).
+ */
+function fieldObject(): Record<string, string | string[]> {
+  return Object.create(NOTHING_INHERITED);
 }
 
 /**
@@ -298,7 +306,7 @@ export class ResponseParser {
     }
     const http10 = status[1] === '0';
     const statusCode = Number(status[2]);
-    const headers: Record<string, string | string[]> = {};
+    const headers = fieldObject();
     let contentLength = -1;
     let chunked = false;
     let otherCoding = false;
@@ -421,7 +429,7 @@ export class ResponseParser {
     const text = this.blockText;
     // The block starts with the last-chunk line's CRLF.
     if (text.length <= 2) return true;
-    const trailers: Record<string, string | string[]> = {};
+    const trailers = fieldObject();
     let start = 2;
     while (start < text.length) {
       const end = text.indexOf('\r\n', start);
