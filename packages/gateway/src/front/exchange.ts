@@ -112,8 +112,8 @@ export class FrontExchange implements Http1Handler, Due {
     }
     const request = this.request;
     const req = { method: request.method, url: request.url, headers: request.headers, socket: this.sink };
-    // CORS headers go on every answer, refusals included (as on the node:http path). A route
-    // whose features add no header keeps the relayed head's fast branch.
+    // CORS headers go on every answer, refusals included (as on the node:http path). An
+    // auth-only route adds none.
     const extra = features.cors ? features.cors.headers(req) : {};
     if (features.cors !== undefined || features.rateLimit !== undefined) this.extra = extra;
     this.host.admission.access(req, this.route, features, extra, this.requestId).then(
@@ -256,14 +256,11 @@ export class FrontExchange implements Http1Handler, Due {
     let framing: Framing;
     let head: string | undefined;
     const extra = this.extra;
-    if (
-      extra === undefined &&
-      route.responseHeaders === undefined &&
-      connectionTokens(upstream.connection) === undefined
-    ) {
-      // The common case: the head straight from the upstream's headers.
+    if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
+      // The common case: the head straight from the upstream's headers (the features' own
+      // headers never frame the body).
       framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
-      head = relayedHead(status, upstream, this.requestId, this.sink.connectionLines(), framing);
+      head = relayedHead(status, upstream, this.requestId, extra, this.sink.connectionLines(), framing);
     } else {
       const headers = clientResponseHeaders(upstream, this.requestId);
       if (extra !== undefined) withExtra(headers, extra);

@@ -53,16 +53,19 @@ function statusLine(status: number): string {
 /**
  * The head of a relayed answer straight from the upstream's headers, for a route without response
  * header operations and an upstream whose `Connection` header lists no other header: the bytes
- * `responseHead(clientResponseHeaders(…) + applySecureHeaders)` gives, without the intermediate
- * record and without validating again what the pool's response parser validated.
+ * `responseHead(clientResponseHeaders(…) + withExtra(extra) + applySecureHeaders)` gives, without
+ * the intermediate record and without validating again what the pool's response parser
+ * validated. `extra` holds the headers the route's features add (CORS, `RateLimit-*`); undefined
+ * when one of them cannot be written.
  */
 export function relayedHead(
   status: number,
   upstream: IncomingHttpHeaders,
   requestId: string,
+  extra: Record<string, string> | undefined,
   connectionLines: string,
   framing: Framing,
-): string {
+): string | undefined {
   let head = statusLine(status);
   let ownSecure = false;
   let ownRequestId = false;
@@ -76,15 +79,37 @@ export function relayedHead(
       value = requestId;
       ownRequestId = true;
     } else if (name === 'date') ownDate = true;
+    const added = extra?.[name];
+    if (added !== undefined) {
+      if (INVALID_VALUE.test(added)) return undefined;
+      value = name === 'vary' ? `${String(value)}, ${added}` : added;
+    }
     if (typeof value === 'string') head += `${name}: ${value}\r\n`;
     else for (const item of value) head += `${name}: ${item}\r\n`;
   }
-  if (!ownRequestId) head += `${Headers.requestId}: ${requestId}\r\n`;
+  if (!ownRequestId) {
+    const value = extra?.[Headers.requestId] ?? requestId;
+    if (value !== requestId && INVALID_VALUE.test(value)) return undefined;
+    head += `${Headers.requestId}: ${value}\r\n`;
+  }
+  if (extra !== undefined)
+    for (const name in extra) {
+      const kind = SPECIAL.get(name);
+      // A fingerprint is dropped from the answer whoever set it; the request id is written.
+      if (kind === DROPPED || name === Headers.requestId) continue;
+      // Already written in the upstream's place (unless the upstream's was hop-by-hop).
+      if (upstream[name] !== undefined && !isHopByHop(name, undefined)) continue;
+      const value = extra[name]!;
+      if (!TOKEN.test(name) || INVALID_VALUE.test(value)) return undefined;
+      if (kind === SECURE) ownSecure = true;
+      else if (name === 'date') ownDate = true;
+      head += `${name}: ${value}\r\n`;
+    }
   if (!ownSecure) head += ALL_SECURE_LINES;
   else
     for (let i = 0; i < SECURE_ENTRIES.length; i++) {
       const [name, value] = SECURE_ENTRIES[i]!;
-      if (upstream[name] === undefined) head += `${name}: ${value}\r\n`;
+      if (upstream[name] === undefined && extra?.[name] === undefined) head += `${name}: ${value}\r\n`;
     }
   if (!ownDate) head += `Date: ${httpDate()}\r\n`;
   head += connectionLines;
