@@ -56,6 +56,29 @@ describe('createAuthenticator', () => {
     expect(await auth.authenticate({ headers })).toMatchObject({ ok: false, status: 401 });
   });
 
+  it("answers a connection's repeated header from its last one, within the same limits", async () => {
+    const now = clock();
+    const auth = createAuthenticator(both(), { clock: now });
+    const socket = {};
+    const good = `Bearer ${await token({ exp: NOW + 30 })}`;
+    const first = await auth.authenticate({ headers: { authorization: good }, socket });
+    expect(first).toMatchObject({ ok: true, claims: { sub: 'alice' } });
+    expect(await auth.authenticate({ headers: { authorization: good }, socket })).toBe(first);
+    // Any other header on that connection is checked on its own: a forged signature, no token.
+    const forged = await auth.authenticate({ headers: { authorization: `${good}x` }, socket });
+    expect(forged).toMatchObject({ ok: false, status: 401 });
+    expect(await auth.authenticate({ headers: { authorization: 'Bearer' }, socket })).toMatchObject({
+      ok: false,
+      status: 401,
+    });
+    expect(await auth.authenticate({ headers: { authorization: good }, socket })).toBe(first);
+    now.advance(61_000); // past exp and the 30 s clock skew allowance
+    expect(await auth.authenticate({ headers: { authorization: good }, socket })).toMatchObject({
+      ok: false,
+      status: 401,
+    });
+  });
+
   it('asks for a credential with 401 when none is sent', async () => {
     const outcome = await createAuthenticator(both()).authenticate({ headers: {} });
     expect(outcome).toMatchObject({

@@ -67,12 +67,20 @@ export function createAuthenticator(
     .join(' or ');
   return {
     async authenticate(req) {
+      const connection = req.socket;
+      const header = jwt && connection !== undefined ? req.headers.authorization : undefined;
+      if (typeof header === 'string') {
+        const recent = verified!.recent(connection!, header);
+        if (recent) return recent;
+      }
       const token = jwt && bearerToken(req);
       if (jwt && token !== undefined) {
-        const known = verified!.get(token);
-        if (known) return known;
-        const outcome = await jwt.verify(token);
-        if (outcome.ok) verified!.set(token, outcome);
+        let outcome: AuthOutcome | undefined = verified!.get(token);
+        if (outcome === undefined) {
+          outcome = await jwt.verify(token);
+          if (outcome.ok) verified!.set(token, outcome);
+        }
+        if (outcome.ok && typeof header === 'string') verified!.sentBy(connection!, header, token);
         return outcome;
       }
       const key = apiKey?.presented(req);
