@@ -131,7 +131,7 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   /** A fault of the front outside the connection's read loop (which catches the others): the connection goes. */
-  private drop(error: unknown): void {
+  drop(error: unknown): void {
     this.host.logger.error(
       { err: error, route: this.route.id },
       'fast-path front failed; connection dropped',
@@ -392,7 +392,12 @@ function chunkSizeLine(length: number): string {
 const NO_ATTEMPT = Object.freeze({ tried: [], body: { started: false }, current: undefined });
 
 function writeHead(exchange: FrontExchange): void {
-  exchange.flushHead();
+  // From process.nextTick: a fault here would end the process, so it costs the connection.
+  try {
+    exchange.flushHead();
+  } catch (error) {
+    exchange.drop(error);
+  }
 }
 
 function abortAtDeadline(exchange: FrontExchange): void {

@@ -145,6 +145,17 @@ const ROWS: Row[] = [
     },
   },
   {
+    name: 'upstream headers named constructor and __proto__ on a CORS and rate limit route: relayed',
+    bytes: () => get('/plays/objectnames', { authorization: `Bearer ${token}`, origin: ORIGIN }),
+    path: 'fast',
+    status: 200,
+    check: (r) => {
+      expect(headerOf(r, 'constructor')).toBe('x');
+      expect(headerOf(r, '__proto__')).toBe('y');
+      expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN);
+    },
+  },
+  {
     name: 'HEAD with a valid token',
     bytes: () => get('/plays/echo', { authorization: `Bearer ${token}` }, 'HEAD'),
     methods: ['HEAD'],

@@ -31,6 +31,9 @@ const NAMES = [
   'te',
   'ratelimit-limit',
   'access-control-allow-origin',
+  'constructor',
+  'Constructor',
+  '__proto__',
 ];
 // What the route's features may add, and names they never add, with values node:http refuses too.
 const EXTRA_NAMES = [

@@ -79,8 +79,9 @@ export function relayedHead(
       value = requestId;
       ownRequestId = true;
     } else if (name === 'date') ownDate = true;
+    // Own values only: `extra` is a plain object, and `constructor` from the upstream is a header.
     const added = extra?.[name];
-    if (added !== undefined) {
+    if (typeof added === 'string') {
       if (INVALID_VALUE.test(added)) return undefined;
       value = name === 'vary' ? `${String(value)}, ${added}` : added;
     }

@@ -109,7 +109,8 @@ export function forwardedRequestHeaders(
  */
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: string): HeaderRecord {
   const listed = connectionTokens(upstream.connection);
-  const out: HeaderRecord = {};
+  // Inheriting nothing, as the parsed headers: an upstream's `__proto__` header is copied as one.
+  const out: HeaderRecord = Object.create(NOTHING_INHERITED);
   for (const name in upstream) {
     if (isHopByHop(name, listed)) continue;
     out[name] = upstream[name];
