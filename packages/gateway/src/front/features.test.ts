@@ -80,6 +80,8 @@ const routes = (): RouteDefinition[] => [
     target: { url: up.url },
     rateLimit: { limit: 1, period: '1h', key: 'header:x-client' },
   },
+  // CORS alone: the answer's head gets the features' headers, with no limit whose count moves.
+  { id: 'cors', match: { path: '/cors/*' }, target: { url: up.url }, cors: { origins: [ORIGIN] } },
   // The cache keeps a copy of the body: node:http's path.
   { id: 'cached', match: { path: '/cached/*' }, target: { url: up.url }, cache: { ttl: '1m' } },
   // A route whose upstream refuses: the 502 carries the route's CORS and RateLimit headers.
@@ -145,8 +147,8 @@ const ROWS: Row[] = [
     },
   },
   {
-    name: 'upstream headers named constructor and __proto__ on a CORS and rate limit route: relayed',
-    bytes: () => get('/plays/objectnames', { authorization: `Bearer ${token}`, origin: ORIGIN }),
+    name: 'upstream headers named constructor and __proto__ on a CORS route: relayed',
+    bytes: () => get('/cors/objectnames', { origin: ORIGIN }),
     path: 'fast',
     status: 200,
     check: (r) => {
