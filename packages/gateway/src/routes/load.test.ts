@@ -80,6 +80,24 @@ describe('parseRoutes', () => {
     expect(error.data).toMatchObject({ line: 4, column: 23, pointer: '/routes/0/static/status' });
   });
 
+  it('refuses a header operation or static header the gateway could not write, with its line', () => {
+    const route = (line: string) =>
+      errorOf(['routes:', '  - id: a', '    match: { path: /a }', '    static: {}', line].join('\n'));
+    expect(route('    requestHeaders: { set: { x-a: "b\\r\\nx-injected: 1" } }').message).toMatch(
+      /^routes\.yaml:5:\d+: \/routes\/0\/requestHeaders\/set\/x-a: /,
+    );
+    expect(route('    responseHeaders: { add: { "bad name": x } }').message).toMatch(
+      /^routes\.yaml:5:\d+: \/routes\/0\/responseHeaders\/add\/bad name: /,
+    );
+    expect(route('    responseHeaders: { remove: ["a:b"] }').message).toMatch(/^routes\.yaml:5:/);
+    const staticHeader = errorOf(
+      ['routes:', '  - id: a', '    match: { path: /a }', '    static: { headers: { x-a: "\\u0100" } }'].join(
+        '\n',
+      ),
+    );
+    expect(staticHeader.message).toMatch(/^routes\.yaml:4:\d+: \/routes\/0\/static\/headers\/x-a: /);
+  });
+
   it('names an unknown key', () => {
     const error = errorOf(
       ['routes:', '  - id: a', '    match: { path: /a, colour: red }', '    static: {}'].join('\n'),

@@ -59,11 +59,29 @@ export const TargetSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A header name the gateway writes: an RFC 9110 token. */
+const HeaderName = Type.String({
+  pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+  description: 'a header name (token)',
+});
+/**
+ * Header names to values the gateway writes, checked at load: a value holds tab, space, visible
+ * ASCII and obs-text only (what node:http writes; a CR or LF would end the header).
+ */
+const HeaderMap = Type.Record(
+  HeaderName,
+  Type.String({
+    pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$',
+    description: 'a header value node:http can write',
+  }),
+  { additionalProperties: false },
+);
+
 export const HeaderOpsSchema = Type.Object(
   {
-    set: Type.Optional(StringMap),
-    add: Type.Optional(StringMap),
-    remove: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    set: Type.Optional(HeaderMap),
+    add: Type.Optional(HeaderMap),
+    remove: Type.Optional(Type.Array(HeaderName)),
   },
   { additionalProperties: false },
 );
@@ -71,7 +89,7 @@ export const HeaderOpsSchema = Type.Object(
 export const StaticSchema = Type.Object(
   {
     status: Type.Optional(Type.Integer({ minimum: 200, maximum: 599 })),
-    headers: Type.Optional(StringMap),
+    headers: Type.Optional(HeaderMap),
     body: Type.Optional(Type.String()),
     json: Type.Optional(Type.Unknown()),
   },
