@@ -171,7 +171,8 @@ export class FrontExchange implements Http1Handler, Due {
         headers: headers as Record<string, string>,
         body: null,
         // The client's names and values passed the front's parser; the gateway's own are safe
-        // (the principal is base64url). A route's header operations come from its file unchecked.
+        // (the principal is base64url). Routes with header operations keep the pool's check: their
+        // values are checked when the routes load, but a route compiled another way may skip that.
         headersChecked: route.requestHeaders === undefined,
       },
       this,
