@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { RouteAuthSchema } from '../auth/authenticator.js';
 import { AggregateSchema, BranchSchema, ChainSchema } from '../composite/schema.js';
+import { TOKEN } from '../proxy/http1/request-head.js';
 import { CacheSchema } from '../traffic/cache.js';
 import { CorsSchema } from '../traffic/cors.js';
 import { RateLimitSchema } from '../traffic/rate-limit.js';
@@ -60,10 +61,7 @@ export const TargetSchema = Type.Object(
 );
 
 /** A header name the gateway writes: an RFC 9110 token. */
-const HeaderName = Type.String({
-  pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-  description: 'a header name (token)',
-});
+const HeaderName = Type.String({ pattern: TOKEN.source, description: 'a header name (token)' });
 /**
  * Header names to values the gateway writes, checked at load: a value holds tab, space, visible
  * ASCII and obs-text only (what node:http writes; a CR or LF would end the header).
