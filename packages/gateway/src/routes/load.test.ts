@@ -80,7 +80,7 @@ describe('parseRoutes', () => {
     expect(error.data).toMatchObject({ line: 4, column: 23, pointer: '/routes/0/static/status' });
   });
 
-  it('refuses a header operation or static header the gateway could not write, with its line', () => {
+  it('refuses a header operation, static header or CORS header list the gateway could not write, with its line', () => {
     const route = (line: string) =>
       errorOf(['routes:', '  - id: a', '    match: { path: /a }', '    static: {}', line].join('\n'));
     expect(route('    requestHeaders: { set: { x-a: "b\\r\\nx-injected: 1" } }').message).toMatch(
@@ -96,6 +96,13 @@ describe('parseRoutes', () => {
       ),
     );
     expect(staticHeader.message).toMatch(/^routes\.yaml:4:\d+: \/routes\/0\/static\/headers\/x-a: /);
+    // CORS header lists are written into answers too (exposed) or compared with a request's (allowed).
+    const cors = (list: string) => route(`    cors: { origins: "*", ${list} }`).message;
+    expect(cors('exposeHeaders: ["x-a\\u0001b"]')).toMatch(
+      /^routes\.yaml:5:\d+: \/routes\/0\/cors\/exposeHeaders\/0: /,
+    );
+    expect(cors('headers: [x-ok, "x a"]')).toMatch(/^routes\.yaml:5:\d+: \/routes\/0\/cors\/headers\/1: /);
+    expect(cors('exposeHeaders: [""]')).toMatch(/^routes\.yaml:5:\d+: \/routes\/0\/cors\/exposeHeaders\/0: /);
   });
 
   it('names an unknown key', () => {

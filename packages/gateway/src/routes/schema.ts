@@ -1,7 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { RouteAuthSchema } from '../auth/authenticator.js';
 import { AggregateSchema, BranchSchema, ChainSchema } from '../composite/schema.js';
-import { TOKEN } from '../proxy/http1/request-head.js';
+import { HeaderName, HeaderValue } from '../proxy/header-schema.js';
 import { CacheSchema } from '../traffic/cache.js';
 import { CorsSchema } from '../traffic/cors.js';
 import { RateLimitSchema } from '../traffic/rate-limit.js';
@@ -60,20 +60,8 @@ export const TargetSchema = Type.Object(
   { additionalProperties: false },
 );
 
-/** A header name the gateway writes: an RFC 9110 token. */
-const HeaderName = Type.String({ pattern: TOKEN.source, description: 'a header name (token)' });
-/**
- * Header names to values the gateway writes, checked at load: a value holds tab, space, visible
- * ASCII and obs-text only (what node:http writes; a CR or LF would end the header).
- */
-const HeaderMap = Type.Record(
-  HeaderName,
-  Type.String({
-    pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$',
-    description: 'a header value node:http can write',
-  }),
-  { additionalProperties: false },
-);
+/** Header names to values the gateway writes, checked at load (see `proxy/header-schema.ts`). */
+const HeaderMap = Type.Record(HeaderName, HeaderValue, { additionalProperties: false });
 
 export const HeaderOpsSchema = Type.Object(
   {

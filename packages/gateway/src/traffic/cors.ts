@@ -3,6 +3,7 @@ import { parseDuration } from '@flotilla/resilience';
 import { type Static, Type } from '@sinclair/typebox';
 import { badConfig, checkConfig } from '../auth/config.js';
 import { headerValue, type RequestLike } from '../auth/request.js';
+import { HeaderName } from '../proxy/header-schema.js';
 
 /** The `cors` section of a route. */
 export const CorsSchema = Type.Object(
@@ -12,9 +13,9 @@ export const CorsSchema = Type.Object(
     /** Methods allowed cross-origin. Default GET, HEAD, POST, PUT, PATCH, DELETE. */
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), { minItems: 1 })),
     /** Request headers allowed cross-origin. Default: whatever the preflight asks for. */
-    headers: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    headers: Type.Optional(Type.Array(HeaderName)),
     /** Response headers scripts may read. */
-    exposeHeaders: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    exposeHeaders: Type.Optional(Type.Array(HeaderName)),
     /** Allow cookies and HTTP auth cross-origin (not with `origins: '*'`). */
     credentials: Type.Optional(Type.Boolean()),
     /** How long browsers may cache a preflight answer. Default `10m`. */
