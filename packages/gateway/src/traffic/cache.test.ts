@@ -34,6 +34,25 @@ describe('ResponseCache', () => {
     expect(c.stats()).toMatchObject({ hits: 2, misses: 2, stores: 1 });
   });
 
+  it('keeps upstream headers named like Object members (__proto__, constructor) on a hit', () => {
+    const { cache: c } = cache();
+    // As the response parser gives them: own properties, repeated ones as arrays.
+    const headers = JSON.parse('{"__proto__": "a", "constructor": ["b", "c"], "x-kind": "d"}');
+    expect(c.store(get('/odd'), 200, headers, body('x'))).toBe(true);
+    const hit = c.lookup(get('/odd'))!;
+    expect(Object.entries(hit.headers)).toEqual([
+      ['__proto__', 'a'],
+      ['constructor', ['b', 'c']],
+      ['x-kind', 'd'],
+      ['age', '0'],
+      ['x-cache', 'HIT'],
+    ]);
+    const array = JSON.parse('{"__proto__": ["a", "b"], "x-kind": "d"}');
+    expect(c.store(get('/array'), 200, array, body('x'))).toBe(true);
+    expect(c.lookup(get('/array'))!.headers).toMatchObject({ ['__proto__']: ['a', 'b'], 'x-kind': 'd' });
+    expect(Object.keys(c.lookup(get('/array'))!.headers)).toContain('__proto__');
+  });
+
   it('prefers s-maxage over max-age over the route ttl, minus the age the response arrived with', () => {
     const { clock, cache: c } = cache();
     c.store(get('/a'), 200, { 'cache-control': 'max-age=10, s-maxage=20' }, body('a'));
