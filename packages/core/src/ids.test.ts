@@ -1,5 +1,7 @@
+import { randomFillSync } from 'node:crypto';
+import { UUID } from 'uuidv7';
 import { describe, expect, it } from 'vitest';
-import { idTime, isId, newId } from './ids.js';
+import { idText, idTime, isId, newId } from './ids.js';
 
 describe('newId', () => {
   it('makes UUIDv7 ids that sort by creation order', () => {
@@ -7,6 +9,17 @@ describe('newId', () => {
     expect(ids.every(isId)).toBe(true);
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('writes the same text as the uuidv7 package for the same bytes', () => {
+    const bytes = new Uint8Array(16);
+    for (let i = 0; i < 2000; i++) {
+      randomFillSync(bytes);
+      if (i < 256) bytes.fill(i); // every byte value at every position
+      expect(idText(bytes)).toBe(UUID.ofInner(bytes).toString());
+    }
+    const id = newId();
+    expect(idText(UUID.parse(id).bytes)).toBe(id);
   });
 
   it('encodes the creation time in milliseconds', () => {
