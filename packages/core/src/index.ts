@@ -45,6 +45,7 @@ export {
   formatTraceparent,
   newSpanId,
   newTraceId,
+  newTraceparent,
   parseTraceparent,
   randomHex,
   type TraceParent,

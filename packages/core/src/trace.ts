@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { writeHex } from './hex.js';
 
 /**
  * W3C Trace Context (`traceparent`) ids, shared by the gateway and services. Ids come from a
@@ -8,15 +9,32 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.allocUnsafe(4_096);
 let offset = pool.length;
 
-/** `bytes` random bytes as lower-case hex. */
-export function randomHex(bytes: number): string {
+/** Where the next `bytes` random bytes start in the pool (refilled when too few are left). */
+function take(bytes: number): number {
   if (offset + bytes > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  const hex = pool.toString('hex', offset, offset + bytes);
+  const at = offset;
   offset += bytes;
-  return hex;
+  return at;
+}
+
+/** `bytes` random bytes as lower-case hex. */
+export function randomHex(bytes: number): string {
+  const at = take(bytes);
+  return pool.toString('hex', at, at + bytes);
+}
+
+/** `00-<trace id>-<span id>-01`, the hex written in place (one string made per header). */
+const NEW_TRACEPARENT = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1');
+
+/** A `traceparent` that starts a new sampled trace: random trace id (16 bytes) and span id (8). */
+export function newTraceparent(): string {
+  const at = take(24);
+  writeHex(NEW_TRACEPARENT, 3, pool, at, at + 16);
+  writeHex(NEW_TRACEPARENT, 36, pool, at + 16, at + 24);
+  return NEW_TRACEPARENT.toString('latin1');
 }
 
 /** A new random trace id (32 hex). */

@@ -1,4 +1,4 @@
-import { formatTraceparent, newId, newSpanId, newTraceId, parseTraceparent } from '@flotilla/core';
+import { formatTraceparent, newId, newSpanId, newTraceparent, parseTraceparent } from '@flotilla/core';
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
@@ -13,7 +13,5 @@ export function requestIdOf(value: string | string[] | undefined): string {
  */
 export function nextTraceparent(value: string | string[] | undefined): string {
   const parent = parseTraceparent(value);
-  return parent
-    ? formatTraceparent(parent.traceId, newSpanId(), parent.flags)
-    : formatTraceparent(newTraceId(), newSpanId());
+  return parent ? formatTraceparent(parent.traceId, newSpanId(), parent.flags) : newTraceparent();
 }
