@@ -1,7 +1,14 @@
 import { X509Certificate } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { ConfigurationError } from '@flotilla/core';
-import { Balancer, type DiscoveryClient, type Instance, type StrategyName } from '@flotilla/discovery';
+import {
+  Balancer,
+  type DiscoveryClient,
+  type Instance,
+  type OutlierDetector,
+  type Strategy,
+  type StrategyName,
+} from '@flotilla/discovery';
 import { isAbortError, isConnectionError, isFailure, type ResilienceMetrics } from '@flotilla/resilience';
 import { type Dispatcher, Pool } from 'undici';
 import { BadGatewayError, NoInstanceError } from '../errors.js';
@@ -27,6 +34,20 @@ export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
 export interface UpstreamPool {
   dispatch(options: Http1DispatchOptions, handler: Http1Handler): boolean;
   close(): Promise<void>;
+}
+
+/** A `service:` leg of a route. */
+export type ServiceUpstream = Extract<Upstream, { kind: 'service' }>;
+
+/** The instance an attempt at a service leg goes to, and what its outcome is recorded on. */
+export interface ServicePick {
+  readonly instance: Instance;
+  /** The keep-alive pool of the instance's origin. */
+  readonly pool: UpstreamPool;
+  readonly strategy: Strategy;
+  readonly detector: OutlierDetector | undefined;
+  /** `performance.now()` when the attempt started (the strategy's latency). */
+  readonly started: number;
 }
 
 /** Per-request state shared by the attempts of one proxied request. */
@@ -113,43 +134,78 @@ export class Upstreams {
         throw upstreamError(error, leg.key, state);
       }
     }
-    const balancer = this.balancer(leg.strategy);
-    const source = this.source!;
-    const strategy = balancer.strategyFor(leg.key);
-    const detector = balancer.detectorFor(leg.key);
     for (;;) {
-      let candidates = balancer.available(leg.key);
-      if (state.tried.length > 0 && candidates.length > 1) {
-        const fresh = candidates.filter((i) => !state.tried.includes(i.instanceId));
-        if (fresh.length > 0) candidates = fresh;
-      }
-      const instance = strategy.pick(candidates);
-      if (!instance) {
-        throw new NoInstanceError(`No instance of service "${leg.key}" is available`, {
-          data: { service: leg.key },
-        });
-      }
-      state.tried.push(instance.instanceId);
+      const pick = this.pick(leg, state.tried);
       const exchange = new UpstreamExchange();
       state.current = exchange;
-      strategy.onStart?.(instance);
-      const started = performance.now();
       let ok: boolean | undefined;
       try {
-        await exchange.dispatch(this.pool(Upstreams.origin(instance)), options);
+        await exchange.dispatch(pick.pool, options);
         ok = exchange.statusCode < 500;
         return exchange;
       } catch (error) {
         if (!isAbortError(error)) ok = !isFailure(error);
-        const refused = isRefused(error);
-        if (refused && !state.body.started && untried(balancer.available(leg.key), state.tried)) continue;
+        if (this.triesElsewhere(leg, error, state)) continue;
         throw upstreamError(error, leg.key, state);
       } finally {
-        strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - started });
-        if (ok === true) detector?.recordSuccess(instance.instanceId);
-        else if (ok === false) detector?.recordFailure(instance.instanceId, source.instances(leg.key).length);
+        this.settle(leg, pick, ok);
       }
     }
+  }
+
+  /**
+   * Picks the instance of a service leg for one attempt: one not in `tried` while another is
+   * available, counted as started for the strategy and added to `tried`. Throws
+   * `NoInstanceError` when the service has no instance available. Each pick is settled once.
+   */
+  pick(leg: ServiceUpstream, tried: string[]): ServicePick {
+    const balancer = this.balancer(leg.strategy);
+    const strategy = balancer.strategyFor(leg.key);
+    let candidates = balancer.available(leg.key);
+    if (tried.length > 0 && candidates.length > 1) {
+      const fresh = candidates.filter((i) => !tried.includes(i.instanceId));
+      if (fresh.length > 0) candidates = fresh;
+    }
+    const instance = strategy.pick(candidates);
+    if (!instance) {
+      throw new NoInstanceError(`No instance of service "${leg.key}" is available`, {
+        data: { service: leg.key },
+      });
+    }
+    tried.push(instance.instanceId);
+    strategy.onStart?.(instance);
+    return {
+      instance,
+      pool: this.pool(Upstreams.origin(instance)),
+      strategy,
+      detector: balancer.detectorFor(leg.key),
+      started: performance.now(),
+    };
+  }
+
+  /**
+   * Records how a picked attempt went, for the strategy (latency, outstanding calls) and outlier
+   * ejection: `ok` is whether the answer had a status below 500 or the error was not a failure,
+   * undefined for an aborted attempt (fine for the strategy, not counted for ejection).
+   */
+  settle(leg: ServiceUpstream, pick: ServicePick, ok: boolean | undefined): void {
+    const instance = pick.instance;
+    pick.strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - pick.started });
+    if (ok === true) pick.detector?.recordSuccess(instance.instanceId);
+    else if (ok === false)
+      pick.detector?.recordFailure(instance.instanceId, this.source!.instances(leg.key).length);
+  }
+
+  /**
+   * Whether an attempt that failed with `error` goes to another instance at once: the connection
+   * was refused, nothing of the body was sent, and an instance not tried yet is available.
+   */
+  triesElsewhere(leg: ServiceUpstream, error: unknown, state: AttemptState): boolean {
+    return (
+      isRefused(error) &&
+      !state.body.started &&
+      untried(this.balancer(leg.strategy).available(leg.key), state.tried)
+    );
   }
 
   /** Closes every pool (in-flight requests finish first). */
