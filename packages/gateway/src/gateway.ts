@@ -446,8 +446,7 @@ function servedByFront(
     if (
       action.legs.every(
         (leg) =>
-          leg.kind === 'url' &&
-          leg.origin.startsWith('http:') &&
+          (leg.kind === 'service' || leg.origin.startsWith('http:')) &&
           policies.pipeline(route, leg).kind === 'timeout',
       )
     )

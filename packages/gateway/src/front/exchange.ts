@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
+import { isAbortError, isFailure } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
@@ -13,13 +14,18 @@ import {
   forwardedRequestHeaders,
   type HeaderRecord,
 } from '../proxy/headers.js';
-import type { Http1Controller, Http1Handler } from '../proxy/http1/pool.js';
+import type { Http1Controller, Http1DispatchOptions, Http1Handler } from '../proxy/http1/pool.js';
 import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
 import type { CompiledRoute, Upstream } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
-import { upstreamError } from '../upstreams/upstreams.js';
+import {
+  type AttemptState,
+  type ServicePick,
+  type ServiceUpstream,
+  upstreamError,
+} from '../upstreams/upstreams.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
 import type { FrontRequest } from './request-head.js';
 import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
@@ -78,7 +84,13 @@ export class FrontExchange implements Http1Handler, Due {
   /** The upstream's answer is being dropped for one of the gateway's own: its events are ignored. */
   private discarded = false;
   private readonly route: CompiledRoute;
-  private readonly leg: Upstream & { kind: 'url' };
+  private readonly leg: Upstream;
+  /** The request as dispatched (again to another instance when a service's refuses it). */
+  private options: Http1DispatchOptions | undefined;
+  /** A service leg's attempt in flight: settled when its head or error arrives. */
+  private pick: ServicePick | undefined;
+  /** A service leg's attempts: the instances tried (a refused one is not tried again). */
+  private attempts: AttemptState | undefined;
   private readonly requestId: string;
   /** The route's auth, rate limit and CORS, if it has any. */
   private readonly features: RouteFeatures | undefined;
@@ -94,8 +106,9 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly started: number,
   ) {
     this.route = match.route;
-    // The routes the front takes (Gateway.frontMatch) have URL legs only.
-    this.leg = host.pickLeg(this.route) as Upstream & { kind: 'url' };
+    // The routes the front takes (Gateway.frontMatch) have `http:` URL legs or service legs, and
+    // no policy but their timeout.
+    this.leg = host.pickLeg(this.route);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
   }
@@ -164,19 +177,49 @@ export class FrontExchange implements Http1Handler, Due {
     if (left === route.timeoutMs) this.lists.of(route.timeoutMs).add(this);
     else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
-    this.host.upstreams.pool(leg.origin).dispatch(
-      {
-        path: this.host.upstreamPath(route, leg, this.match, pathname, search),
-        method: request.method,
-        headers: headers as Record<string, string>,
-        body: null,
-        // The client's names and values passed the front's parser; the gateway's own are safe
-        // (the principal is base64url). Routes with header operations keep the pool's check: their
-        // values are checked when the routes load, but a route compiled another way may skip that.
-        headersChecked: route.requestHeaders === undefined,
-      },
-      this,
-    );
+    this.options = {
+      path: this.host.upstreamPath(route, leg, this.match, pathname, search),
+      method: request.method,
+      headers: headers as Record<string, string>,
+      body: null,
+      // The client's names and values passed the front's parser; the gateway's own are safe
+      // (the principal is base64url). Routes with header operations keep the pool's check: their
+      // values are checked when the routes load, but a route compiled another way may skip that.
+      headersChecked: route.requestHeaders === undefined,
+    };
+    this.dispatch();
+  }
+
+  /**
+   * Sends the request: to the URL leg's pool, or to an instance of the service leg picked as the
+   * node:http path picks it (`Upstreams.pick`: the route's strategy, ejected and tried
+   * instances left out).
+   */
+  private dispatch(): void {
+    const leg = this.leg;
+    const upstreams = this.host.upstreams;
+    if (leg.kind === 'url') {
+      upstreams.pool(leg.origin).dispatch(this.options!, this);
+      return;
+    }
+    this.attempts ??= { tried: [], body: NO_BODY, current: undefined };
+    let pick: ServicePick;
+    try {
+      pick = upstreams.pick(leg, this.attempts.tried);
+    } catch (error) {
+      this.fail(error); // no instance available (or no registry): a 503, as on node:http
+      return;
+    }
+    this.pick = pick;
+    pick.pool.dispatch(this.options!, this);
+  }
+
+  /** Records the outcome of the service attempt in flight, once (see `Upstreams.settle`). */
+  private settle(ok: boolean | undefined): void {
+    const pick = this.pick;
+    if (pick === undefined) return;
+    this.pick = undefined;
+    this.host.upstreams.settle(this.leg as ServiceUpstream, pick, ok);
   }
 
   /** The client went away: the upstream request is stopped, nothing more is written. */
@@ -202,7 +245,9 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseStart(_controller: Http1Controller, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200 || this.over) return; // 1xx: the final response follows
+    if (statusCode < 200) return; // 1xx: the final response follows
+    this.settle(statusCode < 500);
+    if (this.over) return;
     this.clearDeadline();
     this.host.metrics?.upstreamDuration(this.leg.key, (performance.now() - this.sent) / 1000);
     this.status = statusCode;
@@ -235,8 +280,21 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
+    // An aborted attempt (client gone, deadline) is no failure of the instance.
+    this.settle(isAbortError(error) ? undefined : !isFailure(error));
     if (this.over || this.discarded) return;
-    if (this.status === 0) this.fail(upstreamError(error, this.leg.key, NO_ATTEMPT));
+    const leg = this.leg;
+    const attempts = this.attempts;
+    if (
+      this.status === 0 &&
+      leg.kind === 'service' &&
+      attempts &&
+      this.host.upstreams.triesElsewhere(leg, error, attempts)
+    ) {
+      this.dispatch(); // refused: the next instance, as on node:http
+      return;
+    }
+    if (this.status === 0) this.fail(upstreamError(error, leg.key, attempts ?? NO_ATTEMPT));
     else {
       // The head arrived already: all that is left is cutting the answer short.
       this.over = true;
@@ -389,8 +447,10 @@ function chunkSizeLine(length: number): string {
   return length.toString(16) + CRLF;
 }
 
-/** Attempt state for `upstreamError`: the fast path has one attempt and no request body. */
-const NO_ATTEMPT = Object.freeze({ tried: [], body: { started: false }, current: undefined });
+/** The fast path's requests have no body: none of it is ever sent. */
+const NO_BODY = Object.freeze({ started: false });
+/** Attempt state for `upstreamError` on a URL leg: one attempt and no request body. */
+const NO_ATTEMPT = Object.freeze({ tried: [], body: NO_BODY, current: undefined });
 
 function writeHead(exchange: FrontExchange): void {
   // From process.nextTick: a fault here would end the process, so it costs the connection.

@@ -1,0 +1,160 @@
+import { startRegistry } from '@flotilla/registry';
+import { eventually, freePort } from '@flotilla/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answered, differential, echoOf, frontStats, type Path } from '../fixtures/differential.js';
+import { type BehaviourUpstream, RawConnection, startBehaviourUpstream } from '../fixtures/front.js';
+import { startTestGateway } from '../fixtures/gateway.js';
+import { quiet } from '../fixtures/upstream.js';
+import type { RouteDefinition } from '../routes/schema.js';
+import type { RunningGateway } from '../start.js';
+
+/*
+ * Service targets on the fast-path front: the instance is picked, retried when refused and its
+ * outcome recorded as on the node:http path (`Upstreams.pick`, `triesElsewhere`, `settle`), so
+ * both give the same answers and leave the balancer in the same state.
+ */
+
+type Registry = Awaited<ReturnType<typeof startRegistry>>;
+
+const HOST = 'host: gw.test\r\n';
+
+let registry: Registry;
+let one: BehaviourUpstream;
+let a: BehaviourUpstream;
+let b: BehaviourUpstream;
+let fast: RunningGateway;
+let node: RunningGateway;
+
+async function register(service: string, instanceId: string, port: number): Promise<void> {
+  const response = await fetch(`${registry.url}/v1/services/${service}/instances`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ instanceId, host: '127.0.0.1', port }),
+  });
+  expect(response.status).toBeLessThan(300);
+}
+
+const route = (id: string, target: RouteDefinition['target'], extra: Partial<RouteDefinition> = {}) =>
+  ({
+    id,
+    match: { path: `/${id}/*` },
+    target,
+    rewrite: { stripPrefix: `/${id}` },
+    ...extra,
+  }) as RouteDefinition;
+
+const routes = (): RouteDefinition[] => [
+  route('one', { service: 'one' }),
+  route('short', { service: 'one' }, { timeout: '300ms' }),
+  route('pair', { service: 'pair', strategy: 'least-outstanding' }),
+  route('refusing', { service: 'refusing' }),
+  route('dead', { service: 'dead' }),
+  route('ghost', { service: 'ghost' }),
+  // A retry policy keeps a route on node:http, service or not.
+  route('retried', { service: 'one' }, { retry: { attempts: 1 } }),
+];
+
+beforeAll(async () => {
+  registry = await startRegistry({ port: 0, host: '127.0.0.1', logger: quiet });
+  [one, a, b] = await Promise.all([
+    startBehaviourUpstream('one'),
+    startBehaviourUpstream('a'),
+    startBehaviourUpstream('b'),
+  ]);
+  await register('one', 'one', one.port);
+  await register('pair', 'a', a.port);
+  await register('pair', 'b', b.port);
+  // Nothing listens on these ports: connections are refused.
+  await register('refusing', 'closed', await freePort());
+  await register('refusing', 'live', one.port);
+  await register('dead', 'closed', await freePort());
+  const options = { registryUrl: registry.url, routes: routes() };
+  [fast, node] = await Promise.all([
+    startTestGateway({ ...options, fastPath: true }),
+    startTestGateway({ ...options, fastPath: false }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([fast?.close(100), node?.close(100)]);
+  await Promise.all([one?.close(), a?.close(), b?.close()]);
+  await registry?.close();
+});
+
+const get = (path: string) => `GET ${path} HTTP/1.1\r\n${HOST}\r\n`;
+
+interface Row {
+  name: string;
+  path: string;
+  status: number;
+  front?: Path;
+}
+
+const rows: Row[] = [
+  { name: 'an instance of the service answers', path: '/one/echo', status: 200 },
+  { name: "the instance's own 500 is relayed", path: '/one/500', status: 500 },
+  { name: 'no answer by the route timeout: 504', path: '/short/slow', status: 504 },
+  { name: 'the only instance refuses: 502', path: '/dead/echo', status: 502 },
+  { name: 'a service without instances: 503', path: '/ghost/echo', status: 503 },
+  { name: 'a refused instance: the next one answers', path: '/refusing/echo', status: 200 },
+  {
+    name: 'a route with a retry policy stays on node:http',
+    path: '/retried/echo',
+    status: 200,
+    front: 'handoff',
+  },
+];
+
+describe('service targets on the fast-path front', () => {
+  it.each(rows)('$name', async (row) => {
+    await differential({ fast, node }, get(row.path), { status: row.status, path: row.front ?? 'fast' });
+  });
+
+  it('sends the request to the instance with its path rewritten and the gateway headers', async () => {
+    const { fast: answer } = await differential({ fast, node }, get('/one/echo?x=1'), {
+      status: 200,
+      path: 'fast',
+    });
+    const echo = echoOf(answered(answer));
+    expect(echo.url).toBe('/echo?x=1');
+    expect(echo.headers['x-flotilla-deadline']).toMatch(/^\d{13}$/);
+    expect(echo.headers['x-request-id']).toBeDefined();
+  });
+
+  it('ejects an instance that keeps refusing, as node:http does', async () => {
+    for (const gateway of [fast, node]) {
+      const before = frontStats(gateway);
+      for (let i = 0; i < 12; i++) {
+        const response = await fetch(`${gateway.url}/refusing/echo`);
+        expect(response.status).toBe(200);
+        await response.arrayBuffer();
+      }
+      const detector = gateway.gateway.upstreams.balancer('round-robin').detectorFor('refusing');
+      expect(detector?.isEjected('closed'), gateway === fast ? 'fast' : 'node').toBe(true);
+      expect(detector?.isEjected('live')).toBe(false);
+      if (before) expect(frontStats(gateway)!.served - before.served).toBe(12);
+    }
+  });
+
+  it('leaves no call counted in flight: answered, timed out, refused, or left by the client', async () => {
+    for (const gateway of [fast, node]) {
+      const strategy = gateway.gateway.upstreams.balancer('least-outstanding').strategyFor('pair');
+      const outstanding = () =>
+        ['a', 'b'].map((id) => (strategy as unknown as { outstanding(id: string): number }).outstanding(id));
+      // Ten clients leave while their requests wait for the slow answer: five calls to each
+      // instance end aborted, which is no failure of theirs (five failures would eject one).
+      const leaving = await Promise.all(Array.from({ length: 10 }, () => RawConnection.open(gateway.port)));
+      for (const connection of leaving) connection.send(get('/pair/slow'));
+      await eventually(() => expect(outstanding()).toEqual([5, 5]));
+      for (const connection of leaving) connection.destroy();
+      await eventually(() => expect(outstanding()).toEqual([0, 0]));
+      const detector = gateway.gateway.upstreams.balancer('least-outstanding').detectorFor('pair');
+      expect([detector?.isEjected('a'), detector?.isEjected('b')]).toEqual([false, false]);
+      // Answers spread over both instances: with one call in flight each time, they alternate.
+      const served = [];
+      for (let i = 0; i < 4; i++) served.push((await (await fetch(`${gateway.url}/pair/echo`)).json()).name);
+      expect(new Set(served)).toEqual(new Set(['a', 'b']));
+      expect(outstanding()).toEqual([0, 0]);
+    }
+  });
+});
