@@ -1,8 +1,10 @@
 // Gateway: one proxied hop compared side by side in one run, with wrk over loopback: direct to
 // the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, the
 // Flotilla gateway on a plain route (with its fast-path front, and with `fastPath: false`, i.e.
-// through node:http only) and on a route with JWT + rate limit (+ metrics, always on), and nginx
-// vs Flotilla with 2 workers each; and a raw-socket sketch of a front without node:http
+// through node:http only), on a route with JWT + rate limit (+ metrics, always on), on a service
+// route (the upstream registered in a registry and resolved through discovery, as the reference
+// system's routes are; with the front and through node:http only), and nginx vs Flotilla with 2
+// workers each; and a raw-socket sketch of a front without node:http
 // (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server). Upstreams: a trivial JSON handler
 // and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
 // production.
@@ -98,6 +100,44 @@ async function serve(kind, args) {
     });
     process.send({ port: running.port, token });
     return;
+  } else if (kind === 'flotilla-service' || kind === 'flotilla-service-node') {
+    // Service targets, as the reference system's routes are: a registry (in this process, memory
+    // store), both upstreams registered and renewed as services register themselves, and the
+    // gateway resolving them through discovery with its balancer and per-service policies.
+    const { startGateway } = await import('../packages/gateway/dist/index.js');
+    const { startRegistry } = await import('../packages/registry/dist/index.js');
+    const { Registration } = await import('../packages/discovery/dist/index.js');
+    const { createLogger, systemClock } = await import('../packages/core/dist/index.js');
+    const logger = createLogger({ service: 'gateway', level: 'warn' });
+    const [json, slow] = args;
+    const registry = await startRegistry({ port: 0, host: '127.0.0.1', logger });
+    for (const [service, upstreamPort] of [
+      ['bench-json', json],
+      ['bench-slow', slow],
+    ]) {
+      await new Registration(
+        { service, instanceId: service, host: '127.0.0.1', port: Number(upstreamPort) },
+        { registryUrl: registry.url, clock: systemClock, logger, fetch },
+      ).start();
+    }
+    const running = await startGateway({
+      port: 0,
+      adminPort: 0,
+      host: '127.0.0.1',
+      logger,
+      registryUrl: registry.url,
+      ...(kind === 'flotilla-service-node' ? { fastPath: false } : {}),
+      routes: [
+        { id: 'json', match: { path: '/json' }, target: { service: 'bench-json' } },
+        {
+          id: 'slow',
+          match: { path: '/slow' },
+          target: { service: 'bench-slow' },
+          rewrite: { path: '/json' },
+        },
+      ],
+    });
+    port = running.port;
   } else if (kind === 'front-sketch') {
     const { startFrontSketch } = await import('./gateway-front-sketch.mjs');
     port = await startFrontSketch({ '/json': Number(args[0]), '/slow': Number(args[1]) });
@@ -336,6 +376,8 @@ async function main() {
   const flotilla = startChild('flotilla', [String(jsonPort), String(slowPort)]);
   const flotillaNode = startChild('flotilla-node', [String(jsonPort), String(slowPort)]);
   const full = startChild('flotilla-full', [String(jsonPort), String(slowPort)]);
+  const service = startChild('flotilla-service', [String(jsonPort), String(slowPort)]);
+  const serviceNode = startChild('flotilla-service-node', [String(jsonPort), String(slowPort)]);
   const baseline = BASELINE
     ? startChild('flotilla-baseline', [String(jsonPort), String(slowPort)])
     : undefined;
@@ -363,6 +405,8 @@ async function main() {
     target('flotilla with JWT + rate limit + metrics', full, {
       headers: { authorization: `Bearer ${token}` },
     }),
+    target('flotilla service route (registry + discovery)', service),
+    target('flotilla service route, node:http only', serviceNode),
     target('nginx, 2 workers', nginx2),
     target('flotilla plain route, --workers 2', flotilla2),
   ];
