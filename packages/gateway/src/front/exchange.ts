@@ -24,6 +24,7 @@ import {
   type AttemptState,
   type ServicePick,
   type ServiceUpstream,
+  type UpstreamPool,
   upstreamError,
 } from '../upstreams/upstreams.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
@@ -211,7 +212,14 @@ export class FrontExchange implements Http1Handler, Due {
       return;
     }
     this.pick = pick;
-    pick.pool.dispatch(this.options!, this);
+    let pool: UpstreamPool;
+    try {
+      pool = upstreams.instancePool(pick.instance);
+    } catch (error) {
+      this.attemptFailed(error as Error); // a host that makes no URL: a failed attempt
+      return;
+    }
+    pool.dispatch(this.options!, this);
   }
 
   /** Records the outcome of the service attempt in flight, once (see `Upstreams.settle`). */
@@ -280,7 +288,12 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
-    // An aborted attempt (client gone, deadline) is no failure of the instance.
+    this.attemptFailed(error);
+  }
+
+  /** The attempt in flight failed or was aborted before it ended. */
+  private attemptFailed(error: Error): void {
+    // An aborted attempt (the client left) is no failure of the instance; a deadline is.
     this.settle(isAbortError(error) ? undefined : !isFailure(error));
     if (this.over || this.discarded) return;
     const leg = this.leg;

@@ -25,11 +25,16 @@ let b: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
-async function register(service: string, instanceId: string, port: number): Promise<void> {
+async function register(
+  service: string,
+  instanceId: string,
+  port: number,
+  host = '127.0.0.1',
+): Promise<void> {
   const response = await fetch(`${registry.url}/v1/services/${service}/instances`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ instanceId, host: '127.0.0.1', port }),
+    body: JSON.stringify({ instanceId, host, port }),
   });
   expect(response.status).toBeLessThan(300);
 }
@@ -50,6 +55,9 @@ const routes = (): RouteDefinition[] => [
   route('refusing', { service: 'refusing' }),
   route('dead', { service: 'dead' }),
   route('ghost', { service: 'ghost' }),
+  route('five', { service: 'five' }),
+  route('late', { service: 'late' }, { timeout: '50ms' }),
+  route('badhost', { service: 'badhost', strategy: 'least-outstanding' }),
   // A retry policy keeps a route on node:http, service or not.
   route('retried', { service: 'one' }, { retry: { attempts: 1 } }),
 ];
@@ -68,6 +76,11 @@ beforeAll(async () => {
   await register('refusing', 'closed', await freePort());
   await register('refusing', 'live', one.port);
   await register('dead', 'closed', await freePort());
+  await register('five', 'x', one.port);
+  await register('late', 'x', one.port);
+  // The registry takes any host; this one makes no URL, so no pool can be made for it.
+  await register('badhost', 'bad', 8080, 'bad host');
+  await register('badhost', 'good', one.port);
   const options = { registryUrl: registry.url, routes: routes() };
   [fast, node] = await Promise.all([
     startTestGateway({ ...options, fastPath: true }),
@@ -136,7 +149,44 @@ describe('service targets on the fast-path front', () => {
     }
   });
 
-  it('leaves no call counted in flight: answered, timed out, refused, or left by the client', async () => {
+  it.each([
+    ['five', '/five/500', 500],
+    ['late', '/late/late?ms=400', 504],
+  ])(
+    'ejects an instance after five failed answers (%s), as node:http does',
+    async (service, path, status) => {
+      for (const gateway of [fast, node]) {
+        const before = frontStats(gateway);
+        for (let i = 0; i < 5; i++) {
+          const response = await fetch(`${gateway.url}${path}`);
+          expect(response.status).toBe(status);
+          await response.arrayBuffer();
+        }
+        if (before) expect(frontStats(gateway)!.served - before.served).toBe(5);
+        const detector = gateway.gateway.upstreams.balancer('round-robin').detectorFor(service);
+        expect(detector?.isEjected('x'), gateway === fast ? 'fast' : 'node').toBe(true);
+      }
+    },
+  );
+
+  it('counts an instance whose host makes no URL as failed, and ejects it', async () => {
+    for (const gateway of [fast, node]) {
+      const balancer = gateway.gateway.upstreams.balancer('least-outstanding');
+      const strategy = balancer.strategyFor('badhost') as unknown as { outstanding(id: string): number };
+      const statuses = [];
+      for (let i = 0; i < 12; i++) {
+        const response = await fetch(`${gateway.url}/badhost/echo`);
+        statuses.push(response.status);
+        await response.arrayBuffer();
+      }
+      expect(statuses).toContain(500);
+      expect(statuses.slice(-2), statuses.join()).toEqual([200, 200]);
+      expect(strategy.outstanding('bad')).toBe(0);
+      expect(balancer.detectorFor('badhost')?.isEjected('bad')).toBe(true);
+    }
+  });
+
+  it('leaves no call counted in flight after answers and clients that left', async () => {
     for (const gateway of [fast, node]) {
       const strategy = gateway.gateway.upstreams.balancer('least-outstanding').strategyFor('pair');
       const outstanding = () =>

@@ -42,8 +42,6 @@ export type ServiceUpstream = Extract<Upstream, { kind: 'service' }>;
 /** The instance an attempt at a service leg goes to, and what its outcome is recorded on. */
 export interface ServicePick {
   readonly instance: Instance;
-  /** The keep-alive pool of the instance's origin. */
-  readonly pool: UpstreamPool;
   readonly strategy: Strategy;
   readonly detector: OutlierDetector | undefined;
   /** `performance.now()` when the attempt started (the strategy's latency). */
@@ -140,7 +138,7 @@ export class Upstreams {
       state.current = exchange;
       let ok: boolean | undefined;
       try {
-        await exchange.dispatch(pick.pool, options);
+        await exchange.dispatch(this.instancePool(pick.instance), options);
         ok = exchange.statusCode < 500;
         return exchange;
       } catch (error) {
@@ -174,13 +172,15 @@ export class Upstreams {
     }
     tried.push(instance.instanceId);
     strategy.onStart?.(instance);
-    return {
-      instance,
-      pool: this.pool(Upstreams.origin(instance)),
-      strategy,
-      detector: balancer.detectorFor(leg.key),
-      started: performance.now(),
-    };
+    return { instance, strategy, detector: balancer.detectorFor(leg.key), started: performance.now() };
+  }
+
+  /**
+   * The pool of a picked instance. Throws for an instance whose host makes no URL (the registry
+   * takes any host): call it where the attempt's failure is settled, as a failed attempt.
+   */
+  instancePool(instance: Instance): UpstreamPool {
+    return this.pool(Upstreams.origin(instance));
   }
 
   /**
