@@ -159,6 +159,30 @@ function rssKb(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 }
 
+/**
+ * Where the resident memory of `pid` lives, from /proc/<pid>/smaps, in MB: `brk` is the main
+ * malloc arena (`[heap]`), `anon` every other anonymous mapping (V8's pages, other malloc arenas,
+ * large malloc chunks, thread stacks), `file` the mapped node binary and libraries. Empty off Linux.
+ */
+function rssParts(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return {};
+  }
+  const kb = { brk: 0, anon: 0, file: 0 };
+  let kind = 'anon';
+  for (const line of text.split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (mapping) {
+      const name = mapping[1];
+      kind = name === '[heap]' ? 'brk' : name === '' || name.startsWith('[') ? 'anon' : 'file';
+    } else if (line.startsWith('Rss:')) kb[kind] += Number(/(\d+)/.exec(line)[1]);
+  }
+  return { brkMB: mb(kb.brk * 1024), anonMB: mb(kb.anon * 1024), fileMB: mb(kb.file * 1024) };
+}
+
 async function metricsHeap(adminUrl) {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   const value = (name) => Number(new RegExp(`^${name} ([\\d.e+]+)`, 'm').exec(text)?.[1] ?? Number.NaN);
@@ -285,6 +309,11 @@ async function main() {
         heapUsedMB: mb(heap.heapUsed),
         heapTotalMB: mb(heap.heapTotal),
         heapUsedAfterGcMB: after.gc ? mb(after.memory.heapUsed) : undefined,
+        // After the GC: V8's committed heap, memory outside it that V8 knows of (Buffers), and
+        // the RSS by mapping kind, to tell a growing heap from a growing malloc arena.
+        heapTotalAfterGcMB: mb(after.memory.heapTotal),
+        externalMB: mb(after.memory.external),
+        ...rssParts(pid),
         load1: Math.round(loadavg()[0] * 100) / 100,
       };
       samples.push(sample);
