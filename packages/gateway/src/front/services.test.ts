@@ -201,8 +201,11 @@ describe('service targets on the fast-path front', () => {
       const detector = gateway.gateway.upstreams.balancer('least-outstanding').detectorFor('pair');
       expect([detector?.isEjected('a'), detector?.isEjected('b')]).toEqual([false, false]);
       // Answers spread over both instances: with one call in flight each time, they alternate.
-      const served = [];
-      for (let i = 0; i < 4; i++) served.push((await (await fetch(`${gateway.url}/pair/echo`)).json()).name);
+      const served: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const echo = (await (await fetch(`${gateway.url}/pair/echo`)).json()) as { name: string };
+        served.push(echo.name);
+      }
       expect(new Set(served)).toEqual(new Set(['a', 'b']));
       expect(outstanding()).toEqual([0, 0]);
     }
