@@ -4,9 +4,10 @@
 // through node:http only), on a route with JWT + rate limit (+ metrics, always on), on a service
 // route (the upstream registered in a registry and resolved through discovery, as the reference
 // system's routes are; with the front and through node:http only), and nginx vs Flotilla with 2
-// workers each; and a raw-socket sketch of a front without node:http
-// (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server). Upstreams: a trivial JSON handler
-// and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
+// workers each; a raw-socket sketch of a front without node:http
+// (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server); and the
+// floor of Node's sockets, a node:net relay without HTTP (trivial upstream and paced run only).
+// Upstreams: a trivial JSON handler and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
 // production.
 // The CPU-bound parts (trivial upstream, paced run) run GATEWAY_BENCH_ROUNDS times (default 3),
 // interleaved across targets, and report the median round (the ratios: the median of the ratios
@@ -138,6 +139,30 @@ async function serve(kind, args) {
       ],
     });
     port = running.port;
+  } else if (kind === 'node-relay') {
+    // The floor of Node's sockets: each client connection piped to an upstream connection of
+    // its own, bytes as they are (no HTTP), `'data'` on the client, `onread` into one buffer on
+    // the upstream. Not a proxy: paths are not routed (both go to the trivial upstream).
+    const { createServer: createTcpServer, connect } = await import('node:net');
+    const readBuffer = Buffer.allocUnsafe(64 * 1024);
+    const server = createTcpServer({ noDelay: true }, (client) => {
+      const upstream = connect({
+        host: '127.0.0.1',
+        port: Number(args[0]),
+        noDelay: true,
+        onread: {
+          buffer: readBuffer,
+          callback: (n, buffer) => client.write(Buffer.from(buffer.subarray(0, n))),
+        },
+      });
+      client.on('data', (chunk) => upstream.write(chunk));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.on('error', () => {});
+      upstream.on('error', () => {});
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = server.address().port;
   } else if (kind === 'front-sketch') {
     const { startFrontSketch } = await import('./gateway-front-sketch.mjs');
     port = await startFrontSketch({ '/json': Number(args[0]), '/slow': Number(args[1]) });
@@ -383,6 +408,7 @@ async function main() {
     : undefined;
   const fastify = startChild('fastify', [String(jsonPort), String(slowPort)]);
   const sketch = startChild('front-sketch', [String(jsonPort), String(slowPort)]);
+  const relay = startChild('node-relay', [String(jsonPort)]);
   const nginx = await startNginx(jsonPort, slowPort);
   const nginx2 = await startNginx(jsonPort, slowPort, 2);
   const nginxSame = await startNginx(jsonPort, slowPort, 1, true);
@@ -401,6 +427,7 @@ async function main() {
     target('flotilla plain route', flotilla),
     target('flotilla plain route, node:http only', flotillaNode),
     target('sketch: raw socket front + gateway pool', sketch),
+    target('floor: node:net relay, no HTTP', relay, { jsonOnly: true }),
     ...(baseline ? [target('flotilla plain route (baseline build)', baseline)] : []),
     target('flotilla with JWT + rate limit + metrics', full, {
       headers: { authorization: `Bearer ${token}` },
@@ -426,9 +453,11 @@ async function main() {
     // The trivial upstream is CPU-bound, so anything else on the machine moves it: every target
     // runs ROUNDS times, the rounds interleaved (A B C, A B C, …), and the median round counts.
     const rounds = upstream === 'json' ? ROUNDS : 1;
-    const runs = new Map(running.map((t) => [t, []]));
+    // The relay does not route: it has no 10 ms row.
+    const those = upstream === 'json' ? running : running.filter((t) => !t.jsonOnly);
+    const runs = new Map(those.map((t) => [t, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const t of running) {
+      for (const t of those) {
         if (round === 0) wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
         runs.get(t).push(
           wrk(t[upstream], DURATION_S, t.headers, undefined, {
@@ -438,7 +467,7 @@ async function main() {
         );
       }
     }
-    for (const t of running) {
+    for (const t of those) {
       const all = runs.get(t);
       if (upstream === 'json') jsonRounds.set(t.name, all);
       results.push({

@@ -1,5 +1,5 @@
 /** Lower-case hex digits as byte values. */
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+const HEX_DIGITS = Buffer.alloc(16, '0123456789abcdef', 'latin1');
 
 /**
  * Writes `bytes[from..to)` as lower-case hex into `text` at `at` (two digits per byte). Ids are

@@ -27,7 +27,7 @@ export function randomHex(bytes: number): string {
 }
 
 /** `00-<trace id>-<span id>-01`, the hex written in place (one string made per header). */
-const NEW_TRACEPARENT = Buffer.from(`00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1');
+const NEW_TRACEPARENT = Buffer.alloc(55, `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, 'latin1');
 
 /** A `traceparent` that starts a new sampled trace: random trace id (16 bytes) and span id (8). */
 export function newTraceparent(): string {

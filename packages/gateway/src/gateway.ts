@@ -429,8 +429,8 @@ export class Gateway {
 }
 
 /**
- * The routes the fast-path front serves itself: they proxy to `http:` URL targets under their
- * timeout alone (no retry, breaker or bulkhead), and of the security and traffic sections have
+ * The routes the fast-path front serves itself: they proxy to `http:` URL targets or to services
+ * under their timeout alone (no retry, breaker or bulkhead), and of the security and traffic sections have
  * only auth, rateLimit and cors (whose preflight is an OPTIONS request, which the front never
  * takes). A cached route goes through node:http, where the cache keeps a copy of the body.
  */

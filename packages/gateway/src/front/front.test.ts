@@ -911,6 +911,39 @@ describe('faults a review found', () => {
     }
   });
 
+  it('answers 502 when a feature header cannot be written, also while the body streams', async () => {
+    // Route files cannot hold such a value (CORS header names are checked at load): the CORS
+    // policy of both gateways is replaced to reach the defence behind that check.
+    const restore: (() => void)[] = [];
+    for (const gateway of [fast, node]) {
+      const route = gateway.gateway.routes.find((r) => r.id === 'cors')!;
+      const cors = gateway.gateway.featuresOf(route)!.cors!;
+      const original = cors.headers;
+      cors.headers = (req) => ({ ...original(req), 'access-control-expose-headers': 'x-a\u0001b' });
+      restore.push(() => {
+        cors.headers = original;
+      });
+    }
+    try {
+      for (const path of ['/c/echo', '/c/huge']) {
+        const answers = [];
+        for (const gateway of [fast, node]) {
+          const connection = await RawConnection.open(gateway.port);
+          try {
+            connection.send(`GET ${path} HTTP/1.1\r\n${HOST}origin: https://app.example.com\r\n\r\n`);
+            answers.push(outcome(await connection.response()));
+          } finally {
+            connection.destroy();
+          }
+        }
+        expect(answers[0], path).toEqual(answers[1]);
+        expect(answers[0], path).toMatchObject({ statusLine: 'HTTP/1.1 502 Bad Gateway' });
+      }
+    } finally {
+      for (const undo of restore) undo();
+    }
+  });
+
   it('hands a partial head that cannot become valid to node:http at once (400, not the head timeout)', async () => {
     const connection = await RawConnection.open(fast.port);
     try {

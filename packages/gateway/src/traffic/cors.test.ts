@@ -77,9 +77,28 @@ describe('createCors', () => {
     });
   });
 
+  it('takes * in headers as any request header, reflecting the asked ones (also with credentials)', () => {
+    const any = createCors({ origins: ['https://app.example.com'], headers: ['*'], credentials: true });
+    expect(any.preflight(preflight('https://app.example.com', 'PUT', 'Content-Type, X-Trace'))).toMatchObject(
+      {
+        status: 204,
+        headers: { 'access-control-allow-headers': 'content-type, x-trace' },
+      },
+    );
+    const exposed = createCors({ origins: '*', exposeHeaders: ['*'] });
+    expect(exposed.headers({ headers: { origin: 'https://x.test' } })).toMatchObject({
+      'access-control-expose-headers': '*',
+    });
+  });
+
   it('refuses a wildcard with credentials and malformed origins, naming the field', () => {
     expect(() => createCors({ origins: '*', credentials: true })).toThrow(
       'cors.origins should be a list of origins when credentials is true, got "*"',
+    );
+    expect(() =>
+      createCors({ origins: ['https://app.example.com'], exposeHeaders: ['*'], credentials: true }),
+    ).toThrow(
+      'cors.exposeHeaders should be header names when credentials is true (browsers read * literally then), got "*"',
     );
     expect(() => createCors({ origins: ['app.example.com'] })).toThrow(
       /^cors\.origins\.0 should be an origin .*"app\.example\.com"$/,

@@ -12,9 +12,9 @@ export const CorsSchema = Type.Object(
     origins: Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
     /** Methods allowed cross-origin. Default GET, HEAD, POST, PUT, PATCH, DELETE. */
     methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z]+$' }), { minItems: 1 })),
-    /** Request headers allowed cross-origin. Default: whatever the preflight asks for. */
+    /** Request headers allowed cross-origin. Default, or with `*`: whatever the preflight asks for. */
     headers: Type.Optional(Type.Array(HeaderName)),
-    /** Response headers scripts may read. */
+    /** Response headers scripts may read (`*`: all, without credentials only). */
     exposeHeaders: Type.Optional(Type.Array(HeaderName)),
     /** Allow cookies and HTTP auth cross-origin (not with `origins: '*'`). */
     credentials: Type.Optional(Type.Boolean()),
@@ -58,7 +58,19 @@ export function createCors(config: CorsConfig, field = 'cors'): Cors {
     ? []
     : (config.origins as string[]).map((o, i) => originMatcher(o, `${field}.origins.${i}`));
   const methods = (config.methods ?? DEFAULT_METHODS).map((m) => m.toUpperCase());
-  const allowHeaders = config.headers?.map((h) => h.toLowerCase());
+  // `*` allows any request header. Browsers honour a `*` answer only without credentials; the
+  // asked headers are reflected instead, which they honour with credentials too.
+  const allowHeaders = config.headers?.includes('*')
+    ? undefined
+    : config.headers?.map((h) => h.toLowerCase());
+  if (credentials && config.exposeHeaders?.includes('*')) {
+    // With credentials a browser takes `*` as a header named `*`: nothing would be exposed.
+    badConfig(
+      `${field}.exposeHeaders`,
+      'header names when credentials is true (browsers read * literally then)',
+      '*',
+    );
+  }
   const maxAge = String(Math.floor(parseDuration(config.maxAge ?? '10m', `${field}.maxAge`) / 1000));
   const expose = config.exposeHeaders?.join(', ');
 
