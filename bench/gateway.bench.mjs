@@ -7,8 +7,8 @@
 // workers each; a raw-socket sketch of a front without node:http
 // (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server); and the
 // floor of Node's sockets, a node:net relay without HTTP (trivial upstream and paced run only).
-// Upstreams: a trivial JSON handler and a 10 ms handler. Each server runs in its own process (this file with --serve <kind>), as in
-// production.
+// Upstreams: a trivial JSON handler and a 10 ms handler. Each server runs in its own process
+// (this file with --serve <kind>), as in production.
 // The CPU-bound parts (trivial upstream, paced run) run GATEWAY_BENCH_ROUNDS times (default 3),
 // interleaved across targets, and report the median round (the ratios: the median of the ratios
 // round by round), so one disturbed run does not decide.
@@ -29,40 +29,45 @@ const BASELINE = process.env.GATEWAY_BENCH_BASELINE;
 /** Rounds on the trivial upstream (the median counts); the 10 ms upstream runs once. */
 const ROUNDS = Number(process.env.GATEWAY_BENCH_ROUNDS ?? 3);
 
+/**
+ * The two routes every Flotilla target serves: `/json` to `json`, `/slow` to `slow` (rewritten
+ * to `/json`), each a route target (`{ url }` or `{ service }`) with `extra` sections.
+ */
+function benchRoutes(json, slow, extra = {}) {
+  return [
+    { id: 'json', match: { path: '/json' }, target: json, ...extra },
+    { id: 'slow', match: { path: '/slow' }, target: slow, rewrite: { path: '/json' }, ...extra },
+  ];
+}
+
+/** Starts a gateway of `module` on a free loopback port with `options` (routes and others). */
+async function startBenchGateway(module, options) {
+  const { startGateway } = await import(module);
+  const { createLogger } = await import('../packages/core/dist/index.js');
+  const logger = createLogger({ service: 'gateway', level: 'warn' });
+  return startGateway({ port: 0, adminPort: 0, host: '127.0.0.1', logger, ...options });
+}
+
+const GATEWAY = '../packages/gateway/dist/index.js';
+const urlOf = (port) => ({ url: `http://127.0.0.1:${port}` });
+
 /** Child: one server of `kind`, reporting its port over IPC. */
 async function serve(kind, args) {
   let port;
   if (kind === 'upstream') {
     port = await listenJsonUpstream(Number(args[0]));
   } else if (kind === 'flotilla' || kind === 'flotilla-baseline' || kind === 'flotilla-node') {
-    const { startGateway } = await import(
-      kind === 'flotilla-baseline' ? BASELINE : '../packages/gateway/dist/index.js'
-    );
-    const { createLogger } = await import('../packages/core/dist/index.js');
     const [json, slow] = args;
-    const running = await startGateway({
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
-      logger: createLogger({ service: 'gateway', level: 'warn' }),
+    const running = await startBenchGateway(kind === 'flotilla-baseline' ? BASELINE : GATEWAY, {
       // flotilla-node: every request through node:http, as before the fast-path front.
       ...(kind === 'flotilla-node' ? { fastPath: false } : {}),
-      routes: [
-        { id: 'json', match: { path: '/json' }, target: { url: `http://127.0.0.1:${json}` } },
-        {
-          id: 'slow',
-          match: { path: '/slow' },
-          target: { url: `http://127.0.0.1:${slow}` },
-          rewrite: { path: '/json' },
-        },
-      ],
+      routes: benchRoutes(urlOf(json), urlOf(slow)),
     });
     port = running.port;
   } else if (kind === 'flotilla-full') {
     // JWT (ES256 from the dev issuer, JWKS fetched once from a local server and cached), a local
     // rate limit far above what the machine can send, and metrics (always on).
-    const { startGateway, createDevIssuer } = await import('../packages/gateway/dist/index.js');
-    const { createLogger } = await import('../packages/core/dist/index.js');
+    const { createDevIssuer } = await import(GATEWAY);
     const [json, slow] = args;
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-issuer-'));
     let issuer;
@@ -83,21 +88,8 @@ async function serve(kind, args) {
       },
       rateLimit: { limit: 1_000_000_000, period: '1s', key: 'client' },
     };
-    const running = await startGateway({
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
-      logger: createLogger({ service: 'gateway', level: 'warn' }),
-      routes: [
-        { id: 'json', match: { path: '/json' }, target: { url: `http://127.0.0.1:${json}` }, ...features },
-        {
-          id: 'slow',
-          match: { path: '/slow' },
-          target: { url: `http://127.0.0.1:${slow}` },
-          rewrite: { path: '/json' },
-          ...features,
-        },
-      ],
+    const running = await startBenchGateway(GATEWAY, {
+      routes: benchRoutes(urlOf(json), urlOf(slow), features),
     });
     process.send({ port: running.port, token });
     return;
@@ -105,7 +97,6 @@ async function serve(kind, args) {
     // Service targets, as the reference system's routes are: a registry (in this process, memory
     // store), both upstreams registered and renewed as services register themselves, and the
     // gateway resolving them through discovery with its balancer and per-service policies.
-    const { startGateway } = await import('../packages/gateway/dist/index.js');
     const { startRegistry } = await import('../packages/registry/dist/index.js');
     const { Registration } = await import('../packages/discovery/dist/index.js');
     const { createLogger, systemClock } = await import('../packages/core/dist/index.js');
@@ -121,22 +112,10 @@ async function serve(kind, args) {
         { registryUrl: registry.url, clock: systemClock, logger, fetch },
       ).start();
     }
-    const running = await startGateway({
-      port: 0,
-      adminPort: 0,
-      host: '127.0.0.1',
-      logger,
+    const running = await startBenchGateway(GATEWAY, {
       registryUrl: registry.url,
       ...(kind === 'flotilla-service-node' ? { fastPath: false } : {}),
-      routes: [
-        { id: 'json', match: { path: '/json' }, target: { service: 'bench-json' } },
-        {
-          id: 'slow',
-          match: { path: '/slow' },
-          target: { service: 'bench-slow' },
-          rewrite: { path: '/json' },
-        },
-      ],
+      routes: benchRoutes({ service: 'bench-json' }, { service: 'bench-slow' }),
     });
     port = running.port;
   } else if (kind === 'node-relay') {
@@ -208,13 +187,8 @@ async function startFlotillaWorkers(json, slow, workers) {
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-workers-'));
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   const file = join(dir, 'routes.yaml');
-  writeFileSync(
-    file,
-    `routes:
-  - { id: json, match: { path: /json }, target: { url: "http://127.0.0.1:${json}" } }
-  - { id: slow, match: { path: /slow }, target: { url: "http://127.0.0.1:${slow}" }, rewrite: { path: /json } }
-`,
-  );
+  // JSON is YAML: the same routes as the other Flotilla targets.
+  writeFileSync(file, JSON.stringify({ routes: benchRoutes(urlOf(json), urlOf(slow)) }, null, 2));
   const bin = fileURLToPath(new URL('../packages/cli/bin/flotilla.mjs', import.meta.url));
   const child = spawn(
     process.execPath,

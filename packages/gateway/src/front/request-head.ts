@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { NOTHING_INHERITED } from '../proxy/headers.js';
+import { headerObject } from '../proxy/headers.js';
 
 /**
  * A request head the fast path serves itself: GET or HEAD over HTTP/1.1 without a body, every
@@ -56,7 +56,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   const url = text.slice(start, at);
   at += 9;
   // Nothing inherited: a header named like an Object method is a header, not a duplicate.
-  const headers: IncomingHttpHeaders = Object.create(NOTHING_INHERITED);
+  const headers = headerObject<IncomingHttpHeaders>();
   let close = false;
   let lines = 0;
   while (at < text.length) {

@@ -37,6 +37,11 @@ export type HeaderRecord = Record<string, string | string[] | undefined>;
  */
 export const NOTHING_INHERITED: object = Object.freeze(Object.create(null));
 
+/** An empty header object that inherits no name (see {@link NOTHING_INHERITED}). */
+export function headerObject<T = HeaderRecord>(): T {
+  return Object.create(NOTHING_INHERITED);
+}
+
 /** Names listed in a `Connection` header (they are hop-by-hop too); undefined for none. */
 export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
@@ -110,7 +115,7 @@ export function forwardedRequestHeaders(
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: string): HeaderRecord {
   const listed = connectionTokens(upstream.connection);
   // Inheriting nothing, as the parsed headers: an upstream's `__proto__` header is copied as one.
-  const out: HeaderRecord = Object.create(NOTHING_INHERITED);
+  const out = headerObject();
   for (const name in upstream) {
     if (isHopByHop(name, listed)) continue;
     out[name] = upstream[name];

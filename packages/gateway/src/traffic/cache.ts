@@ -4,7 +4,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { badConfig, checkConfig } from '../auth/config.js';
 import type { Claims } from '../auth/outcome.js';
 import { headerValue, type RequestLike } from '../auth/request.js';
-import { NOTHING_INHERITED } from '../proxy/headers.js';
+import { headerObject } from '../proxy/headers.js';
 import { parseCacheControl } from './cache-control.js';
 import { LruBytes } from './lru.js';
 
@@ -166,7 +166,7 @@ export class ResponseCache {
     const freshMs = lifetimeMs - initialAge * 1000;
     if (freshMs <= 0) return false;
     // Inherits nothing: an upstream header named `__proto__` or `constructor` is kept as a header.
-    const kept: Record<string, string | string[]> = Object.create(NOTHING_INHERITED);
+    const kept = headerObject<Record<string, string | string[]>>();
     let headerBytes = 0;
     for (const [name, value] of Object.entries(headers)) {
       if (value === undefined || UNSTORED_HEADERS.has(name.toLowerCase())) continue;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { NOTHING_INHERITED } from '../headers.js';
+import { headerObject } from '../headers.js';
 import { Http1Error, protocolError } from './errors.js';
 import { TOKEN } from './request-head.js';
 
@@ -48,7 +48,7 @@ function listHas(lower: string, token: string): boolean {
 }
 
 /**
- * Adds a field to a header object made by {@link fieldObject}: repeats become arrays,
+ * Adds a field to a header object that inherits nothing (`headerObject`): repeats become arrays,
  * `set-cookie` always is one.
  */
 function addField(target: Record<string, string | string[]>, name: string, value: string): void {
@@ -56,14 +56,6 @@ function addField(target: Record<string, string | string[]>, name: string, value
   if (existing === undefined) target[name] = name === 'set-cookie' ? [value] : value;
   else if (typeof existing === 'string') target[name] = [existing, value];
   else existing.push(value);
-}
-
-/**
- * An empty header object that inherits no name: `constructor` or `__proto__` from the upstream
- * is a header (on a plain object the first read as inherited, the second set the prototype).
- */
-function fieldObject(): Record<string, string | string[]> {
-  return Object.create(NOTHING_INHERITED);
 }
 
 /**
@@ -306,7 +298,8 @@ export class ResponseParser {
     }
     const http10 = status[1] === '0';
     const statusCode = Number(status[2]);
-    const headers = fieldObject();
+    // Inheriting nothing: `constructor` or `__proto__` from the upstream is a header.
+    const headers = headerObject<Record<string, string | string[]>>();
     let contentLength = -1;
     let chunked = false;
     let otherCoding = false;
@@ -429,7 +422,7 @@ export class ResponseParser {
     const text = this.blockText;
     // The block starts with the last-chunk line's CRLF.
     if (text.length <= 2) return true;
-    const trailers = fieldObject();
+    const trailers = headerObject<Record<string, string | string[]>>();
     let start = 2;
     while (start < text.length) {
       const end = text.indexOf('\r\n', start);
