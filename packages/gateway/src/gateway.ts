@@ -430,9 +430,10 @@ export class Gateway {
 
 /**
  * The routes the fast-path front serves itself: they proxy to `http:` URL targets or to services
- * under their timeout alone (no retry, breaker or bulkhead), and of the security and traffic sections have
- * only auth, rateLimit and cors (whose preflight is an OPTIONS request, which the front never
- * takes). A cached route goes through node:http, where the cache keeps a copy of the body.
+ * under their timeout and retries (no breaker or bulkhead on the upstream), and of the security
+ * and traffic sections have only auth, rateLimit and cors (whose preflight is an OPTIONS request,
+ * which the front never takes). A cached route goes through node:http, where the cache keeps a
+ * copy of the body.
  */
 function servedByFront(
   routes: readonly CompiledRoute[],
@@ -445,9 +446,7 @@ function servedByFront(
     if (action.kind !== 'proxy' || features.get(route)?.cache !== undefined) continue;
     if (
       action.legs.every(
-        (leg) =>
-          (leg.kind === 'service' || leg.origin.startsWith('http:')) &&
-          policies.pipeline(route, leg).kind === 'timeout',
+        (leg) => (leg.kind === 'service' || leg.origin.startsWith('http:')) && !policies.guarded(leg),
       )
     )
       served.add(route);

@@ -106,7 +106,14 @@ export {
   redisRateLimiter,
 } from './rate-limit/redis-limiter.js';
 export { TokenBucketLimiter, type TokenBucketOptions, tokenBucket } from './rate-limit/token-bucket.js';
-export { type GiveUpReason, Retry, type RetryOptions, type RetrySnapshot, retry } from './retry.js';
+export {
+  type GiveUpReason,
+  Retry,
+  type RetryCall,
+  type RetryOptions,
+  type RetrySnapshot,
+  retry,
+} from './retry.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetSnapshot } from './retry-budget.js';
 export {
   type AdaptiveConcurrencySpec,

@@ -1,6 +1,5 @@
 import { type BackoffOptions, ExponentialBackoff } from './backoff.js';
 import { isRetryable } from './classify.js';
-import type { CallContext } from './internal/context.js';
 import { Segment } from './internal/segment.js';
 import { type RetryStage, STAGE, type StageDescriptor } from './internal/stage.js';
 import { checkFunction, checkInt } from './internal/validate.js';
@@ -27,6 +26,15 @@ export interface RetryOptions extends PolicyOptions {
   budget?: RetryBudget | RetryBudgetOptions | false;
   /** Random source for jitter (tests). */
   random?: () => number;
+}
+
+/**
+ * What {@link Retry.decide} reads of a call: whether it is idempotent (undefined: the policy's
+ * default) and its deadline (Unix ms; `Infinity` for none).
+ */
+export interface RetryCall {
+  readonly idempotent: boolean | undefined;
+  readonly dl: number;
 }
 
 /** Why a failed call was not retried. */
@@ -106,19 +114,29 @@ export class Retry extends BasePolicy implements RetryStage {
     );
   }
 
+  /**
+   * Counts a call (not a retry) for the snapshot and the retry budget. For callers that run
+   * their own attempts and ask {@link decide} after each failure (the gateway's fast path);
+   * `execute` does both itself.
+   */
   onCall(now: number): void {
     this.calls++;
     this.budget?.recordCall(now);
   }
 
-  decide(ctx: CallContext, attempt: number, error: unknown, now: number): number {
+  /**
+   * After attempt number `attempt` (1-based) of `call` failed with `error` at `now`: the delay in
+   * ms before the next attempt, or -1 to give up (counted by reason, with a `gave-up` event). A
+   * retry it allows is taken from the budget and counted.
+   */
+  decide(call: RetryCall, attempt: number, error: unknown, now: number): number {
     if (attempt >= this.maxAttempts) return this.giveUp('attempts', attempt, error, now);
-    if (!(ctx.idempotent ?? this.idempotent)) return this.giveUp('not-idempotent', attempt, error, now);
+    if (!(call.idempotent ?? this.idempotent)) return this.giveUp('not-idempotent', attempt, error, now);
     if (!this.retryOn(error, attempt)) return this.giveUp('not-retryable', attempt, error, now);
     let delay = this.backoff.delay(attempt);
     const after = numberField(error, 'retryAfterMs');
     if (after !== undefined && after > delay) delay = after;
-    if (now + delay >= ctx.dl) return this.giveUp('deadline', attempt, error, now);
+    if (now + delay >= call.dl) return this.giveUp('deadline', attempt, error, now);
     if (this.budget !== undefined && !this.budget.tryWithdraw(now))
       return this.giveUp('budget', attempt, error, now);
     this.retries++;

@@ -1,11 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
-import { isAbortError, isFailure } from '@flotilla/resilience';
+import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
-import { deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
+import { attemptTimedOut, deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
 import { PENDING_LIMIT } from '../proxy/exchange.js';
 import { failureAnswer } from '../proxy/failure.js';
 import {
@@ -60,11 +60,13 @@ const LAST_CHUNK = '0\r\n\r\n';
 /**
  * One request the fast-path front serves itself: a GET or HEAD on a route the front takes
  * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, then sent
- * through the route's pool under the route's deadline; the answer is the one the node:http path
- * gives (the upstream's head and body with the gateway's headers, or a 401/403/429/502/504
- * problem, or the fallback), written straight to the client's socket.
+ * through the route's pool under the route's deadline, and retried as the route's retry policy
+ * decides; the answer is the one the node:http path gives (the upstream's head and body with the
+ * gateway's headers, or a 401/403/429/502/503/504 problem, or the fallback), written straight to
+ * the client's socket.
  */
 export class FrontExchange implements Http1Handler, Due {
+  /** The attempt in flight's deadline: its per-try timeout's, or the request's. */
   deadline = 0;
   previousDue: Due | undefined;
   nextDue: Due | undefined;
@@ -72,6 +74,16 @@ export class FrontExchange implements Http1Handler, Due {
   private controller: Http1Controller | undefined;
   /** The deadline's own timer when a client's deadline is earlier than the route's. */
   private timer: NodeJS.Timeout | undefined;
+  /** The route's retry policy for this leg; undefined without retries. */
+  private readonly retry: Retry | undefined;
+  /** What the retry policy reads of this request: idempotent, and its deadline. */
+  private call: RetryCall | undefined;
+  /** Attempts started (a refused instance's next pick is part of the same attempt). */
+  private attempt = 0;
+  /** Whether the attempt in flight ends at its per-try timeout, before the request's deadline. */
+  private perTry = false;
+  /** The wait before the next attempt. */
+  private backoff: NodeJS.Timeout | undefined;
   private sent = 0;
   private status = 0;
   private upstreamHeaders: IncomingHttpHeaders | undefined;
@@ -87,7 +99,7 @@ export class FrontExchange implements Http1Handler, Due {
   private readonly route: CompiledRoute;
   private readonly leg: Upstream;
   /** The request as dispatched (again to another instance when a service's refuses it). */
-  private options: Http1DispatchOptions | undefined;
+  private options: (Http1DispatchOptions & { headers: Record<string, string> }) | undefined;
   /** A service leg's attempt in flight: settled when its head or error arrives. */
   private pick: ServicePick | undefined;
   /** A service leg's attempts: the instances tried (a refused one is not tried again). */
@@ -108,8 +120,10 @@ export class FrontExchange implements Http1Handler, Due {
   ) {
     this.route = match.route;
     // The routes the front takes (Gateway.frontMatch) have `http:` URL legs or service legs, and
-    // no policy but their timeout.
+    // no policy but their timeout and retries.
     this.leg = host.pickLeg(this.route);
+    this.retry =
+      this.route.retry === undefined ? undefined : host.upstreams.policies.retryOf(this.route, this.leg);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
   }
@@ -166,18 +180,6 @@ export class FrontExchange implements Http1Handler, Due {
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
     const now = Date.now();
     const deadline = deadlineFrom(route, request.headers, now);
-    const left = deadline - now;
-    if (left <= 0) {
-      this.fail(deadlineExceeded(deadline));
-      return;
-    }
-    headers[Headers.deadline] = String(Math.floor(deadline));
-    this.deadline = deadline;
-    // The route's own deadline joins the list of its timeout; a client's earlier one (any
-    // length) gets a timer of its own.
-    if (left === route.timeoutMs) this.lists.of(route.timeoutMs).add(this);
-    else this.timer = setTimeout(abortAtDeadline, left, this);
-    this.sent = performance.now();
     this.options = {
       path: this.host.upstreamPath(route, leg, this.match, pathname, search),
       method: request.method,
@@ -188,6 +190,40 @@ export class FrontExchange implements Http1Handler, Due {
       // values are checked when the routes load, but a route compiled another way may skip that.
       headersChecked: route.requestHeaders === undefined,
     };
+    const retry = this.retry;
+    if (retry !== undefined) {
+      // The front takes GET and HEAD without a body: idempotent calls.
+      this.call = { idempotent: true, dl: deadline };
+      retry.onCall(now);
+    }
+    this.startAttempt(deadline, now);
+  }
+
+  /**
+   * Starts an attempt at `now`: under its per-try timeout when the route has one that ends before
+   * `deadline` (the request's), as the node:http path's pipeline runs it; the upstream is told
+   * the attempt's deadline.
+   */
+  startAttempt(deadline: number, now: number): void {
+    this.backoff = undefined;
+    if (deadline <= now) {
+      // No time left: a client's deadline that passed already, or a retry's wait that ran late.
+      this.fail(deadlineExceeded(deadline));
+      return;
+    }
+    this.attempt++;
+    const perTryMs = this.retry === undefined ? undefined : this.route.retry?.perTryTimeoutMs;
+    this.perTry = perTryMs !== undefined && now + perTryMs < deadline;
+    const due = this.perTry ? now + perTryMs! : deadline;
+    this.options!.headers[Headers.deadline] = String(Math.floor(due));
+    this.deadline = due;
+    // A deadline of a fixed length (the route's timeout, a per-try timeout) joins the list of that
+    // length; any other (a client's earlier one, what is left for a retry) gets a timer of its own.
+    const left = due - now;
+    if (this.perTry) this.lists.of(perTryMs!).add(this);
+    else if (left === this.route.timeoutMs) this.lists.of(left).add(this);
+    else this.timer = setTimeout(abortAtDeadline, left, this);
+    this.sent = performance.now();
     this.dispatch();
   }
 
@@ -222,6 +258,12 @@ export class FrontExchange implements Http1Handler, Due {
     pool.dispatch(this.options!, this);
   }
 
+  /** The next attempt, after the retry policy's wait (unless the client left meanwhile). */
+  retryNow(): void {
+    if (this.over) return;
+    this.startAttempt(this.call!.dl, Date.now());
+  }
+
   /** Records the outcome of the service attempt in flight, once (see `Upstreams.settle`). */
   private settle(ok: boolean | undefined): void {
     const pick = this.pick;
@@ -235,12 +277,21 @@ export class FrontExchange implements Http1Handler, Due {
     if (this.over) return;
     this.over = true;
     this.clearDeadline();
+    if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.controller?.abort(clientClosed());
   }
 
-  /** The deadline passed: the upstream request stops with the deadline's error (a 504). */
+  /**
+   * The attempt's deadline passed: the upstream request stops with the deadline's error (a 504),
+   * or with its per-try timeout's, which the retry policy may retry.
+   */
   expire(): void {
-    this.controller?.abort(deadlineExceeded(this.deadline));
+    const deadline = this.deadline;
+    this.controller?.abort(
+      this.perTry
+        ? attemptTimedOut(this.route, this.route.retry!.perTryTimeoutMs!, deadline)
+        : deadlineExceeded(deadline),
+    );
   }
 
   private clearDeadline(): void {
@@ -307,12 +358,28 @@ export class FrontExchange implements Http1Handler, Due {
       this.dispatch(); // refused: the next instance, as on node:http
       return;
     }
-    if (this.status === 0) this.fail(upstreamError(error, leg.key, attempts ?? NO_ATTEMPT));
-    else {
+    if (this.status !== 0) {
       // The head arrived already: all that is left is cutting the answer short.
       this.over = true;
       this.sink.destroy();
+      return;
     }
+    const failure = upstreamError(error, leg.key, attempts ?? NO_ATTEMPT);
+    const retry = this.retry;
+    if (retry !== undefined) {
+      this.clearDeadline();
+      const now = Date.now();
+      const delay = retry.decide(this.call!, this.attempt, failure, now);
+      if (delay === 0) {
+        this.startAttempt(this.call!.dl, now);
+        return;
+      }
+      if (delay > 0) {
+        this.backoff = setTimeout(attemptAgain, delay, this);
+        return;
+      }
+    }
+    this.fail(failure);
   }
 
   /** Writes the head, with the body received so far (often all of it). */
@@ -476,4 +543,14 @@ function writeHead(exchange: FrontExchange): void {
 
 function abortAtDeadline(exchange: FrontExchange): void {
   exchange.expire();
+}
+
+/** Timer callback: the retry policy's wait is over; the next attempt starts. */
+function attemptAgain(exchange: FrontExchange): void {
+  // From a timer: a fault here would end the process, so it costs the connection.
+  try {
+    exchange.retryNow();
+  } catch (error) {
+    exchange.drop(error);
+  }
 }

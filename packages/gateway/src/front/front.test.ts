@@ -474,9 +474,9 @@ const ROWS: Row[] = [
   },
   { name: 'a static route', bytes: `GET /ping HTTP/1.1\r\n${HOST}\r\n`, path: 'handoff', status: 200 },
   {
-    name: 'a route with retries',
+    name: 'a route with retries (served by the front)',
     bytes: `GET /r/echo HTTP/1.1\r\n${HOST}\r\n`,
-    path: 'handoff',
+    path: 'fast',
     status: 200,
   },
   {

@@ -46,3 +46,18 @@ export function abortAtDeadline(state: AttemptState, deadline: number): void {
 export function deadlineExceeded(deadline: number): DeadlineExceededError {
   return new DeadlineExceededError(`deadline ${deadline} exceeded`, { retryable: false, data: { deadline } });
 }
+
+/**
+ * The error of an attempt cut off by the route's per-try timeout, as the timeout policy of its
+ * pipeline gives it (retryable: a later attempt may still finish before the request's deadline).
+ */
+export function attemptTimedOut(
+  route: CompiledRoute,
+  timeoutMs: number,
+  deadline: number,
+): DeadlineExceededError {
+  const policy = `${route.id} timeout`;
+  return new DeadlineExceededError(`${policy}: attempt timed out after ${timeoutMs} ms`, {
+    data: { policy, timeoutMs, deadline },
+  });
+}

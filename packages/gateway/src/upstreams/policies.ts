@@ -6,6 +6,7 @@ import {
   isRetryable,
   type Policy,
   type ResilienceMetrics,
+  type Retry,
   retry,
   timeout,
   wrap,
@@ -30,6 +31,7 @@ export interface UpstreamGuards {
 export class UpstreamPolicies {
   private readonly guards = new Map<string, UpstreamGuards>();
   private readonly pipelines = new WeakMap<CompiledRoute, Map<string, Policy>>();
+  private readonly retries = new WeakMap<CompiledRoute, Map<string, Retry>>();
 
   constructor(private readonly metrics: ResilienceMetrics | undefined) {}
 
@@ -103,6 +105,39 @@ export class UpstreamPolicies {
     return pipeline;
   }
 
+  /** Whether `leg`'s upstream has a breaker or a bulkhead (shared by every route to it). */
+  guarded(leg: Upstream): boolean {
+    const guards = this.guards.get(leg.key);
+    return guards?.breaker !== undefined || guards?.bulkhead !== undefined;
+  }
+
+  /**
+   * The retry policy of a route for one of its upstreams (undefined without retries): the one
+   * its pipeline runs, so the fast-path front, which runs its own attempts, shares its budget
+   * and counters with the node:http path.
+   */
+  retryOf(route: CompiledRoute, leg: Upstream): Retry | undefined {
+    if (route.retry === undefined || route.retry.attempts === 0) return undefined;
+    let byLeg = this.retries.get(route);
+    if (!byLeg) {
+      byLeg = new Map();
+      this.retries.set(route, byLeg);
+    }
+    let policy = byLeg.get(leg.key);
+    if (policy) return policy;
+    policy = retry({
+      name: `${route.id} retry`,
+      maxAttempts: route.retry.attempts + 1,
+      // Another instance is tried at once: the failure was one instance's, not the service's.
+      backoff: { initialDelayMs: 1, maxDelayMs: 50 },
+      // Never an upstream's own 5xx answer: it is relayed as it is. Requests with a body are not
+      // idempotent calls here (the body cannot be replayed), so they are never retried.
+      retryOn: (error) => !(error instanceof UpstreamStatusError) && isRetryable(error),
+    });
+    byLeg.set(leg.key, policy);
+    return policy;
+  }
+
   /** The pipeline a route uses for one of its upstreams: retry → breaker → bulkhead → timeout. */
   pipeline(route: CompiledRoute, leg: Upstream): Policy {
     let byLeg = this.pipelines.get(route);
@@ -114,19 +149,8 @@ export class UpstreamPolicies {
     if (pipeline) return pipeline;
     const guards = this.guards.get(leg.key);
     const policies: Policy[] = [];
-    if (route.retry && route.retry.attempts > 0) {
-      policies.push(
-        retry({
-          name: `${route.id} retry`,
-          maxAttempts: route.retry.attempts + 1,
-          // Another instance is tried at once: the failure was one instance's, not the service's.
-          backoff: { initialDelayMs: 1, maxDelayMs: 50 },
-          // Never an upstream's own 5xx answer: it is relayed as it is. Requests with a body are
-          // not idempotent calls here (the body cannot be replayed), so they are never retried.
-          retryOn: (error) => !(error instanceof UpstreamStatusError) && isRetryable(error),
-        }),
-      );
-    }
+    const retryPolicy = this.retryOf(route, leg);
+    if (retryPolicy) policies.push(retryPolicy);
     if (guards?.breaker) policies.push(guards.breaker);
     if (guards?.bulkhead) policies.push(guards.bulkhead);
     policies.push(timeout(route.retry?.perTryTimeoutMs ?? route.timeoutMs, { name: `${route.id} timeout` }));
