@@ -136,6 +136,32 @@ describe('Balancer', () => {
     expect(strategy.outstanding('i0')).toBe(0);
   });
 
+  it('start and finish split a call for callers that run it by callbacks', () => {
+    const source = new FakeSource(instances(2));
+    const balancer = new Balancer({
+      source,
+      strategy: () => new LeastOutstanding(),
+      ejection: { consecutiveFailures: 1, maxEjectionPercent: 50 },
+    });
+    const strategy = balancer.strategyFor('orders') as LeastOutstanding;
+    const detector = balancer.detectorFor('orders')!;
+    const first = balancer.start('orders');
+    // Counted in flight until finished; a second pick goes to the idle instance.
+    expect(strategy.outstanding(first.instance.instanceId)).toBe(1);
+    const second = balancer.start('orders', { exclude: new Set() });
+    expect(second.instance.instanceId).not.toBe(first.instance.instanceId);
+    // An aborted call is neither a success nor a failure; a failed one ejects (1 of 2 UP).
+    balancer.finish(first, undefined);
+    expect(strategy.outstanding(first.instance.instanceId)).toBe(0);
+    expect(detector.ejectedCount).toBe(0);
+    balancer.finish(second, false);
+    expect(strategy.outstanding(second.instance.instanceId)).toBe(0);
+    expect(detector.isEjected(second.instance.instanceId)).toBe(true);
+    // An exclusion that would leave none is ignored; a service without instances throws.
+    expect(balancer.start('orders', { exclude: new Set(['i0', 'i1']) }).instance).toBeDefined();
+    expect(() => balancer.start('users')).toThrow(expect.objectContaining({ code: 'NO_INSTANCE_AVAILABLE' }));
+  });
+
   it('prefers the own zone when asked', () => {
     const source = new FakeSource([
       instance('a1', { zone: 'a' }),

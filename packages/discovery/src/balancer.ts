@@ -39,6 +39,26 @@ export interface CallOptions extends PickOptions {
   exclude?: ReadonlySet<string>;
 }
 
+/**
+ * An instance {@link Balancer.start} picked for one call; {@link Balancer.finish} records the
+ * call's outcome on it, once.
+ */
+export interface BalancerPick {
+  readonly instance: Instance;
+  /** `performance.now()` when the call started (the strategy's latency). */
+  readonly started: number;
+}
+
+/** A pick with what `finish` records on: the service's state, and its UP count at the pick. */
+class Pick implements BalancerPick {
+  constructor(
+    readonly instance: Instance,
+    readonly started: number,
+    readonly state: ServiceState,
+    readonly up: number,
+  ) {}
+}
+
 interface ServiceState {
   readonly strategy: Strategy;
   readonly detector: OutlierDetector | undefined;
@@ -118,11 +138,33 @@ export class Balancer {
     fn: (instance: Instance) => Promise<T> | T,
     options?: CallOptions,
   ): Promise<T> {
+    const pick = this.start(service, options);
+    let ok: boolean | undefined;
+    try {
+      const result = await fn(pick.instance);
+      const status = statusOfResult(result);
+      ok = status === undefined || status < 500;
+      return result;
+    } catch (error) {
+      if (!isAbortError(error) && !isRejection(error)) ok = !(options?.isFailure ?? isFailure)(error);
+      throw error;
+    } finally {
+      this.finish(pick, ok);
+    }
+  }
+
+  /**
+   * The first half of {@link call}, for callers that run the call by callbacks (the gateway's
+   * fast path): picks an instance of `service` (not one of `exclude` while another is
+   * available) and counts the call started for the strategy. Throws `NoInstanceAvailableError`
+   * when there is no instance. Each pick must be finished once.
+   */
+  start(service: string, options?: CallOptions): BalancerPick {
     const state = this.state(service);
     const up = this.options.source.instances(service);
     let candidates = this.candidates(up, state);
     const exclude = options?.exclude;
-    if (exclude !== undefined && exclude.size > 0) {
+    if (exclude !== undefined && exclude.size > 0 && candidates.length > 1) {
       const rest = candidates.filter((i) => !exclude.has(i.instanceId));
       if (rest.length > 0) candidates = rest;
     }
@@ -133,22 +175,19 @@ export class Balancer {
       });
     }
     state.strategy.onStart?.(instance);
-    const started = performance.now();
-    let ok: boolean | undefined;
-    try {
-      const result = await fn(instance);
-      const status = statusOfResult(result);
-      ok = status === undefined || status < 500;
-      return result;
-    } catch (error) {
-      if (!isAbortError(error) && !isRejection(error)) ok = !(options?.isFailure ?? isFailure)(error);
-      throw error;
-    } finally {
-      const latencyMs = performance.now() - started;
-      state.strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs });
-      if (ok === true) state.detector?.recordSuccess(instance.instanceId);
-      else if (ok === false) state.detector?.recordFailure(instance.instanceId, up.length);
-    }
+    return new Pick(instance, performance.now(), state, up.length);
+  }
+
+  /**
+   * Records how a started call went, for the strategy (latency, calls in flight) and outlier
+   * ejection: `ok` true for a success, false for a failure, undefined for a call that counts as
+   * neither (aborted by its caller).
+   */
+  finish(pick: BalancerPick, ok: boolean | undefined): void {
+    const { instance, state, up } = pick as Pick;
+    state.strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - pick.started });
+    if (ok === true) state.detector?.recordSuccess(instance.instanceId);
+    else if (ok === false) state.detector?.recordFailure(instance.instanceId, up);
   }
 
   private state(service: string): ServiceState {

@@ -1,6 +1,7 @@
 export {
   Balancer,
   type BalancerOptions,
+  type BalancerPick,
   type CallOptions,
   type InstanceSource,
   type StrategyName,

@@ -328,7 +328,7 @@ export class Gateway {
     const path = this.upstreamPath(route, leg, match, pathname, search);
     // The route's timeout sets the deadline; a client's deadline may only make it earlier.
     const deadline = deadlineOf(route, req);
-    const state: AttemptState = { tried: [], body: { started: false }, current: undefined };
+    const state: AttemptState = { tried: new Set(), body: { started: false }, current: undefined };
     const onClose = () => {
       if (!res.headersSent) state.current?.abort(clientClosed());
     };

@@ -47,7 +47,7 @@ export async function callLeg(ctx: LegContext, leg: CompiledLeg, path: string): 
   const timeoutMs = leg.timeoutMs ?? ctx.route.timeoutMs;
   const deadline = Math.min(ctx.deadline, Date.now() + timeoutMs);
   const policy = ctx.upstreams.policies.legPipeline(ctx.route, upstream, leg.name, timeoutMs);
-  const state: AttemptState = { tried: [], body: { started: false }, current: undefined };
+  const state: AttemptState = { tried: new Set(), body: { started: false }, current: undefined };
   ctx.states.add(state);
   const headers: HeaderRecord = { ...ctx.headers, [Headers.traceparent]: nextTraceparent(ctx.traceparent) };
   try {

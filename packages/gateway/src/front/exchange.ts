@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
+import type { BalancerPick } from '@flotilla/discovery';
 import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
 import type { RouteFeatures } from '../features/build.js';
@@ -22,7 +23,6 @@ import type { RouteMatch } from '../routes/table.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
 import {
   type AttemptState,
-  type ServicePick,
   type ServiceUpstream,
   type UpstreamPool,
   upstreamError,
@@ -101,7 +101,7 @@ export class FrontExchange implements Http1Handler, Due {
   /** The request as dispatched (again to another instance when a service's refuses it). */
   private options: (Http1DispatchOptions & { headers: Record<string, string> }) | undefined;
   /** A service leg's attempt in flight: settled when its head or error arrives. */
-  private pick: ServicePick | undefined;
+  private pick: BalancerPick | undefined;
   /** A service leg's attempts: the instances tried (a refused one is not tried again). */
   private attempts: AttemptState | undefined;
   private readonly requestId: string;
@@ -239,8 +239,8 @@ export class FrontExchange implements Http1Handler, Due {
       upstreams.pool(leg.origin).dispatch(this.options!, this);
       return;
     }
-    this.attempts ??= { tried: [], body: NO_BODY, current: undefined };
-    let pick: ServicePick;
+    this.attempts ??= { tried: new Set(), body: NO_BODY, current: undefined };
+    let pick: BalancerPick;
     try {
       pick = upstreams.pick(leg, this.attempts.tried);
     } catch (error) {
@@ -530,7 +530,11 @@ function chunkSizeLine(length: number): string {
 /** The fast path's requests have no body: none of it is ever sent. */
 const NO_BODY = Object.freeze({ started: false });
 /** Attempt state for `upstreamError` on a URL leg: one attempt and no request body. */
-const NO_ATTEMPT = Object.freeze({ tried: [], body: NO_BODY, current: undefined });
+const NO_ATTEMPT: AttemptState = Object.freeze({
+  tried: new Set<string>(),
+  body: NO_BODY,
+  current: undefined,
+});
 
 function writeHead(exchange: FrontExchange): void {
   // From process.nextTick: a fault here would end the process, so it costs the connection.

@@ -3,10 +3,10 @@ import { rootCertificates } from 'node:tls';
 import { ConfigurationError } from '@flotilla/core';
 import {
   Balancer,
+  type BalancerPick,
   type DiscoveryClient,
   type Instance,
-  type OutlierDetector,
-  type Strategy,
+  NoInstanceAvailableError,
   type StrategyName,
 } from '@flotilla/discovery';
 import { isAbortError, isConnectionError, isFailure, type ResilienceMetrics } from '@flotilla/resilience';
@@ -39,19 +39,10 @@ export interface UpstreamPool {
 /** A `service:` leg of a route. */
 export type ServiceUpstream = Extract<Upstream, { kind: 'service' }>;
 
-/** The instance an attempt at a service leg goes to, and what its outcome is recorded on. */
-export interface ServicePick {
-  readonly instance: Instance;
-  readonly strategy: Strategy;
-  readonly detector: OutlierDetector | undefined;
-  /** `performance.now()` when the attempt started (the strategy's latency). */
-  readonly started: number;
-}
-
 /** Per-request state shared by the attempts of one proxied request. */
 export interface AttemptState {
   /** Instances tried already; retries go elsewhere while another instance is available. */
-  readonly tried: string[];
+  readonly tried: Set<string>;
   readonly body: BodyState;
   /** The exchange in flight, so a timeout or a client that leaves can abort it. */
   current: UpstreamExchange | undefined;
@@ -152,27 +143,21 @@ export class Upstreams {
   }
 
   /**
-   * Picks the instance of a service leg for one attempt: one not in `tried` while another is
-   * available, counted as started for the strategy and added to `tried`. Throws
-   * `NoInstanceError` when the service has no instance available. Each pick is settled once.
+   * Picks the instance of a service leg for one attempt (`Balancer.start`): one not in `tried`
+   * while another is available, counted as started for the strategy and added to `tried`.
+   * Throws `NoInstanceError` when the service has no instance available. Each pick is settled
+   * once.
    */
-  pick(leg: ServiceUpstream, tried: string[]): ServicePick {
-    const balancer = this.balancer(leg.strategy);
-    const strategy = balancer.strategyFor(leg.key);
-    let candidates = balancer.available(leg.key);
-    if (tried.length > 0 && candidates.length > 1) {
-      const fresh = candidates.filter((i) => !tried.includes(i.instanceId));
-      if (fresh.length > 0) candidates = fresh;
+  pick(leg: ServiceUpstream, tried: Set<string>): BalancerPick {
+    let pick: BalancerPick;
+    try {
+      pick = this.balancer(leg.strategy).start(leg.key, { exclude: tried });
+    } catch (error) {
+      if (!(error instanceof NoInstanceAvailableError)) throw error;
+      throw new NoInstanceError(error.message, { data: { service: leg.key }, cause: error });
     }
-    const instance = strategy.pick(candidates);
-    if (!instance) {
-      throw new NoInstanceError(`No instance of service "${leg.key}" is available`, {
-        data: { service: leg.key },
-      });
-    }
-    tried.push(instance.instanceId);
-    strategy.onStart?.(instance);
-    return { instance, strategy, detector: balancer.detectorFor(leg.key), started: performance.now() };
+    tried.add(pick.instance.instanceId);
+    return pick;
   }
 
   /**
@@ -184,16 +169,13 @@ export class Upstreams {
   }
 
   /**
-   * Records how a picked attempt went, for the strategy (latency, outstanding calls) and outlier
-   * ejection: `ok` is whether the answer had a status below 500 or the error was not a failure,
-   * undefined for an aborted attempt (fine for the strategy, not counted for ejection).
+   * Records how a picked attempt went (`Balancer.finish`), for the strategy (latency,
+   * outstanding calls) and outlier ejection: `ok` is whether the answer had a status below 500
+   * or the error was not a failure, undefined for an aborted attempt (fine for the strategy, not
+   * counted for ejection).
    */
-  settle(leg: ServiceUpstream, pick: ServicePick, ok: boolean | undefined): void {
-    const instance = pick.instance;
-    pick.strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - pick.started });
-    if (ok === true) pick.detector?.recordSuccess(instance.instanceId);
-    else if (ok === false)
-      pick.detector?.recordFailure(instance.instanceId, this.source!.instances(leg.key).length);
+  settle(leg: ServiceUpstream, pick: BalancerPick, ok: boolean | undefined): void {
+    this.balancer(leg.strategy).finish(pick, ok);
   }
 
   /**
@@ -279,8 +261,8 @@ function httpsPool(
   };
 }
 
-function untried(instances: readonly Instance[], tried: readonly string[]): boolean {
-  return instances.some((i) => !tried.includes(i.instanceId));
+function untried(instances: readonly Instance[], tried: ReadonlySet<string>): boolean {
+  return instances.some((i) => !tried.has(i.instanceId));
 }
 
 function isRefused(error: unknown): boolean {
