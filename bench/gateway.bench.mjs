@@ -2,8 +2,8 @@
 // the upstream, nginx (1 worker, keep-alive upstream), fastify + @fastify/reply-from, the
 // Flotilla gateway on a plain route (with its fast-path front, and with `fastPath: false`, i.e.
 // through node:http only), on a route with JWT + rate limit (+ metrics, always on), on a service
-// route (the upstream registered in a registry and resolved through discovery, as the reference
-// system's routes are; with the front and through node:http only), and nginx vs Flotilla with 2
+// route (the upstream registered in a registry and resolved through discovery, with one retry,
+// as the reference system's GET routes are; with the front and through node:http only), and nginx vs Flotilla with 2
 // workers each; a raw-socket sketch of a front without node:http
 // (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server); and the
 // floor of Node's sockets, a node:net relay without HTTP (trivial upstream and paced run only).
@@ -115,7 +115,8 @@ async function serve(kind, args) {
     const running = await startBenchGateway(GATEWAY, {
       registryUrl: registry.url,
       ...(kind === 'flotilla-service-node' ? { fastPath: false } : {}),
-      routes: benchRoutes({ service: 'bench-json' }, { service: 'bench-slow' }),
+      // As the reference system's GET routes: one retry on another instance.
+      routes: benchRoutes({ service: 'bench-json' }, { service: 'bench-slow' }, { retry: { attempts: 1 } }),
     });
     port = running.port;
   } else if (kind === 'node-relay') {
@@ -406,8 +407,8 @@ async function main() {
     target('flotilla with JWT + rate limit + metrics', full, {
       headers: { authorization: `Bearer ${token}` },
     }),
-    target('flotilla service route (registry + discovery)', service),
-    target('flotilla service route, node:http only', serviceNode),
+    target('flotilla service route (registry + discovery, retry)', service),
+    target('flotilla service route (retry), node:http only', serviceNode),
     target('nginx, 2 workers', nginx2),
     target('flotilla plain route, --workers 2', flotilla2),
   ];
