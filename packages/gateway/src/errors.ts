@@ -20,13 +20,21 @@ export class PayloadTooLargeError extends FlotillaError {
 }
 
 /**
+ * An upstream's 5xx answer as the circuit breaker records it: a failure carrying the status.
+ * The fast-path front hands it to the breaker itself; the node:http path throws the subclass.
+ */
+export class UpstreamStatusFailure extends Error {
+  constructor(readonly status: number) {
+    super(`upstream answered ${status}`);
+  }
+}
+
+/**
  * The upstream answered 5xx. Thrown inside the policies so the circuit breaker and outlier
  * ejection count it as a failure; the gateway then relays the upstream's own response.
  */
-export class UpstreamStatusError extends Error {
-  readonly status: number;
+export class UpstreamStatusError extends UpstreamStatusFailure {
   constructor(readonly exchange: UpstreamExchange) {
-    super(`upstream answered ${exchange.statusCode}`);
-    this.status = exchange.statusCode;
+    super(exchange.statusCode);
   }
 }

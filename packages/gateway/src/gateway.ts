@@ -105,7 +105,7 @@ export class Gateway {
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
-    this.frontRoutes = servedByFront(options.routes, this.features, this.upstreams.policies);
+    this.frontRoutes = servedByFront(options.routes, this.features);
   }
 
   /** The JWKS caches every route's JWT verification shares. */
@@ -136,7 +136,7 @@ export class Gateway {
     this.upstreams.policies.update(routes);
     this.table = table;
     this.features = features;
-    this.frontRoutes = servedByFront(routes, features, this.upstreams.policies);
+    this.frontRoutes = servedByFront(routes, features);
   }
 
   /**
@@ -430,7 +430,7 @@ export class Gateway {
 
 /**
  * The routes the fast-path front serves itself: they proxy to `http:` URL targets or to services
- * under their timeout and retries (no breaker or bulkhead on the upstream), and of the security
+ * (with any of the upstream policies: timeout, retries, breaker, bulkhead), and of the security
  * and traffic sections have only auth, rateLimit and cors (whose preflight is an OPTIONS request,
  * which the front never takes). A cached route goes through node:http, where the cache keeps a
  * copy of the body.
@@ -438,17 +438,12 @@ export class Gateway {
 function servedByFront(
   routes: readonly CompiledRoute[],
   features: Map<CompiledRoute, RouteFeatures>,
-  policies: Upstreams['policies'],
 ): Set<CompiledRoute> {
   const served = new Set<CompiledRoute>();
   for (const route of routes) {
     const action = route.action;
     if (action.kind !== 'proxy' || features.get(route)?.cache !== undefined) continue;
-    if (
-      action.legs.every(
-        (leg) => (leg.kind === 'service' || leg.origin.startsWith('http:')) && !policies.guarded(leg),
-      )
-    )
+    if (action.legs.every((leg) => leg.kind === 'service' || leg.origin.startsWith('http:')))
       served.add(route);
   }
   return served;

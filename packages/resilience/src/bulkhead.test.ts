@@ -27,6 +27,23 @@ describe('Bulkhead', () => {
     expect(b.snapshot()).toMatchObject({ activeCalls: 0, admittedCalls: 2, rejectedCalls: 1 });
   });
 
+  it('admits calls run by callbacks (acquirePermission, onComplete) without ever queueing them', async () => {
+    const b = new Bulkhead({ clock: new ManualClock(), maxConcurrentCalls: 2, maxQueuedCalls: 5 });
+    b.acquirePermission();
+    b.acquirePermission();
+    // Full: refused at once, although execute would wait in the queue.
+    expect(() => b.acquirePermission()).toThrow(BulkheadRejectedError);
+    const waiting = b.execute(async () => 'queued');
+    expect(b.snapshot()).toMatchObject({ activeCalls: 2, queuedCalls: 1, rejectedCalls: 1 });
+    // A freed slot goes to the waiter first.
+    b.onComplete();
+    await expect(waiting).resolves.toBe('queued');
+    b.acquirePermission();
+    b.onComplete();
+    b.onComplete();
+    expect(b.snapshot()).toMatchObject({ activeCalls: 0, queuedCalls: 0, admittedCalls: 4 });
+  });
+
   it('queues up to maxQueuedCalls in FIFO order and hands each freed slot to the oldest waiter', async () => {
     const b = new Bulkhead({ clock: new ManualClock(), maxConcurrentCalls: 1, maxQueuedCalls: 2 });
     const order: string[] = [];

@@ -116,19 +116,25 @@ export class Bulkhead extends BasePolicy implements Gate {
     return this.queue.length;
   }
 
+  /**
+   * For a caller that runs its calls itself, by callbacks rather than `execute` (the gateway's
+   * fast path): takes a slot at once or throws `BulkheadRejectedError` — it never queues, so a
+   * bulkhead with a queue refuses here what `execute` would make wait. The slot goes back once,
+   * through {@link onComplete}.
+   */
+  acquirePermission(): void {
+    if (!this.take()) this.refuseFull();
+  }
+
+  /** A call admitted by {@link acquirePermission} ended: its slot is free (or a waiter's). */
+  onComplete(): void {
+    this.release();
+  }
+
   tryAdmit(_ctx: CallContext, _now: number): number {
-    const queued = this.queue.length;
-    if (this.active < this.maxConcurrentCalls && queued === 0) {
-      this.active++;
-      this.admittedCalls++;
-      return 0;
-    }
-    if (queued < this.maxQueuedCalls && this.maxWaitMs > 0) return WAIT;
-    return this.refuse(
-      'full',
-      `Bulkhead "${this.name}" is full (${this.maxConcurrentCalls} running, ${queued} queued)`,
-      this.clock.now(),
-    );
+    if (this.take()) return 0;
+    if (this.queue.length < this.maxQueuedCalls && this.maxWaitMs > 0) return WAIT;
+    return this.refuseFull();
   }
 
   admitAsync(ctx: CallContext, now: number): Promise<number> {
@@ -156,6 +162,22 @@ export class Bulkhead extends BasePolicy implements Gate {
 
   [STAGE](): StageDescriptor {
     return { type: 'gate', gate: this, clock: this.clock };
+  }
+
+  /** Takes a free slot when one is free and nobody waits for it. */
+  private take(): boolean {
+    if (this.active >= this.maxConcurrentCalls || this.queue.length > 0) return false;
+    this.active++;
+    this.admittedCalls++;
+    return true;
+  }
+
+  private refuseFull(): never {
+    return this.refuse(
+      'full',
+      `Bulkhead "${this.name}" is full (${this.maxConcurrentCalls} running, ${this.queue.length} queued)`,
+      this.clock.now(),
+    );
   }
 
   private refuse(reason: string, message: string, now: number): never {

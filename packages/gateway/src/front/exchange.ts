@@ -3,6 +3,7 @@ import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
 import type { BalancerPick } from '@flotilla/discovery';
 import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
+import { UpstreamStatusFailure } from '../errors.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
@@ -21,6 +22,7 @@ import type { CompiledRoute, Upstream } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
+import type { UpstreamGuards } from '../upstreams/policies.js';
 import {
   type AttemptState,
   type ServiceUpstream,
@@ -60,8 +62,8 @@ const LAST_CHUNK = '0\r\n\r\n';
 /**
  * One request the fast-path front serves itself: a GET or HEAD on a route the front takes
  * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, then sent
- * through the route's pool under the route's deadline, and retried as the route's retry policy
- * decides; the answer is the one the node:http path gives (the upstream's head and body with the
+ * through the route's pool under the route's deadline, each attempt admitted by the upstream's
+ * breaker and bulkhead, and retried as the route's retry policy decides; the answer is the one the node:http path gives (the upstream's head and body with the
  * gateway's headers, or a 401/403/429/502/503/504 problem, or the fallback), written straight to
  * the client's socket.
  */
@@ -72,7 +74,10 @@ export class FrontExchange implements Http1Handler, Due {
   nextDue: Due | undefined;
   dueList: DeadlineList | undefined;
   private controller: Http1Controller | undefined;
-  /** The deadline's own timer when a client's deadline is earlier than the route's. */
+  /**
+   * The deadline's own timer when it is not one of a fixed length (a client's deadline earlier
+   * than the route's, what is left of the request's deadline for a retry).
+   */
   private timer: NodeJS.Timeout | undefined;
   /** The route's retry policy for this leg; undefined without retries. */
   private readonly retry: Retry | undefined;
@@ -80,10 +85,18 @@ export class FrontExchange implements Http1Handler, Due {
   private call: RetryCall | undefined;
   /** Attempts started (a refused instance's next pick is part of the same attempt). */
   private attempt = 0;
-  /** Whether the attempt in flight ends at its per-try timeout, before the request's deadline. */
-  private perTry = false;
+  /** The per-try timeout the attempt in flight ends at (before the request's deadline); 0 for none. */
+  private perTryMs = 0;
   /** The wait before the next attempt. */
   private backoff: NodeJS.Timeout | undefined;
+  /** The breaker and bulkhead of the leg's upstream, if it has any. */
+  private readonly guards: UpstreamGuards | undefined;
+  /** The breaker's permit of the attempt in flight; -1 for none. */
+  private permit = -1;
+  /** Whether the attempt in flight holds a bulkhead slot. */
+  private slot = false;
+  /** When the attempt in flight was admitted (Unix ms; the breaker's durations). */
+  private admitted = 0;
   private sent = 0;
   private status = 0;
   private upstreamHeaders: IncomingHttpHeaders | undefined;
@@ -119,11 +132,11 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly started: number,
   ) {
     this.route = match.route;
-    // The routes the front takes (Gateway.frontMatch) have `http:` URL legs or service legs, and
-    // no policy but their timeout and retries.
+    // The routes the front takes (Gateway.frontMatch) have `http:` URL legs or service legs.
     this.leg = host.pickLeg(this.route);
-    this.retry =
-      this.route.retry === undefined ? undefined : host.upstreams.policies.retryOf(this.route, this.leg);
+    const policies = host.upstreams.policies;
+    this.retry = this.route.retry === undefined ? undefined : policies.retryOf(this.route, this.leg);
+    this.guards = policies.guardsOf(this.leg);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
   }
@@ -180,6 +193,11 @@ export class FrontExchange implements Http1Handler, Due {
     if (route.requestHeaders) applyHeaderOps(headers, route.requestHeaders);
     const now = Date.now();
     const deadline = deadlineFrom(route, request.headers, now);
+    if (deadline <= now) {
+      // A client's deadline that passed already: no attempt, nor a call for the retry policy.
+      this.fail(deadlineExceeded(deadline));
+      return;
+    }
     this.options = {
       path: this.host.upstreamPath(route, leg, this.match, pathname, search),
       method: request.method,
@@ -204,27 +222,73 @@ export class FrontExchange implements Http1Handler, Due {
    * `deadline` (the request's), as the node:http path's pipeline runs it; the upstream is told
    * the attempt's deadline.
    */
-  startAttempt(deadline: number, now: number): void {
+  private startAttempt(deadline: number, now: number): void {
     this.backoff = undefined;
+    this.attempt++;
     if (deadline <= now) {
-      // No time left: a client's deadline that passed already, or a retry's wait that ran late.
-      this.fail(deadlineExceeded(deadline));
+      // A retry's wait that ran late: the attempt fails before it starts.
+      this.attemptEnded(deadlineExceeded(deadline));
       return;
     }
-    this.attempt++;
+    if (this.guards !== undefined) {
+      try {
+        this.admit(this.guards, now);
+      } catch (rejection) {
+        // The breaker is open or the bulkhead full: a 503 (or the fallback), never retried.
+        this.attemptEnded(rejection);
+        return;
+      }
+    }
     const perTryMs = this.retry === undefined ? undefined : this.route.retry?.perTryTimeoutMs;
-    this.perTry = perTryMs !== undefined && now + perTryMs < deadline;
-    const due = this.perTry ? now + perTryMs! : deadline;
+    this.perTryMs = perTryMs !== undefined && now + perTryMs < deadline ? perTryMs : 0;
+    const due = this.perTryMs > 0 ? now + this.perTryMs : deadline;
     this.options!.headers[Headers.deadline] = String(Math.floor(due));
     this.deadline = due;
     // A deadline of a fixed length (the route's timeout, a per-try timeout) joins the list of that
     // length; any other (a client's earlier one, what is left for a retry) gets a timer of its own.
     const left = due - now;
-    if (this.perTry) this.lists.of(perTryMs!).add(this);
-    else if (left === this.route.timeoutMs) this.lists.of(left).add(this);
+    if (this.perTryMs > 0 || left === this.route.timeoutMs) this.lists.of(left).add(this);
     else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
     this.dispatch();
+  }
+
+  /**
+   * Admits the attempt through the upstream's breaker, then its bulkhead, as the node:http
+   * path's pipeline does; throws the refusal (a breaker permit is handed back when the bulkhead
+   * refuses).
+   */
+  private admit(guards: UpstreamGuards, now: number): void {
+    this.admitted = now;
+    if (guards.breaker !== undefined) this.permit = guards.breaker.acquirePermission(now);
+    if (guards.bulkhead === undefined) return;
+    try {
+      guards.bulkhead.acquirePermission();
+    } catch (rejection) {
+      if (this.permit >= 0) guards.breaker!.releasePermission(this.permit);
+      this.permit = -1;
+      throw rejection;
+    }
+    this.slot = true;
+  }
+
+  /**
+   * Hands the attempt's admissions back, once: the bulkhead's slot, and the breaker's permit
+   * with the attempt's outcome (`error` undefined for an answer below 500), which the breaker
+   * classifies as on the node:http path.
+   */
+  private releaseGuards(error: unknown): void {
+    const guards = this.guards;
+    if (guards === undefined) return;
+    if (this.slot) {
+      this.slot = false;
+      guards.bulkhead!.onComplete();
+    }
+    const permit = this.permit;
+    if (permit < 0) return;
+    this.permit = -1;
+    if (error === undefined) guards.breaker!.onSuccess(permit, this.admitted, Date.now());
+    else guards.breaker!.onError(permit, this.admitted, Date.now(), error);
   }
 
   /**
@@ -244,7 +308,8 @@ export class FrontExchange implements Http1Handler, Due {
     try {
       pick = upstreams.pick(leg, this.attempts.tried);
     } catch (error) {
-      this.fail(error); // no instance available (or no registry): a 503, as on node:http
+      // No instance available (or no registry): a failed attempt, then a 503 as on node:http.
+      this.attemptEnded(error);
       return;
     }
     this.pick = pick;
@@ -288,9 +353,7 @@ export class FrontExchange implements Http1Handler, Due {
   expire(): void {
     const deadline = this.deadline;
     this.controller?.abort(
-      this.perTry
-        ? attemptTimedOut(this.route, this.route.retry!.perTryTimeoutMs!, deadline)
-        : deadlineExceeded(deadline),
+      this.perTryMs > 0 ? attemptTimedOut(this.route, this.perTryMs, deadline) : deadlineExceeded(deadline),
     );
   }
 
@@ -305,7 +368,23 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseStart(_controller: Http1Controller, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return; // 1xx: the final response follows
+    // Called by the pool, which swallows a handler's fault: one here costs the connection.
+    try {
+      this.headArrived(statusCode, headers);
+    } catch (error) {
+      this.drop(error);
+    }
+  }
+
+  private headArrived(statusCode: number, headers: IncomingHttpHeaders): void {
     this.settle(statusCode < 500);
+    if (statusCode < 500) this.releaseGuards(undefined);
+    else {
+      // A failure for the breaker; the retry policy counts it as not retried (it is relayed).
+      const failure = new UpstreamStatusFailure(statusCode);
+      this.releaseGuards(failure);
+      this.retry?.decide(this.call!, this.attempt, failure, Date.now());
+    }
     if (this.over) return;
     this.clearDeadline();
     this.host.metrics?.upstreamDuration(this.leg.key, (performance.now() - this.sent) / 1000);
@@ -339,37 +418,55 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
-    this.attemptFailed(error);
+    // As in onResponseStart: the pool would swallow a fault and leave the client waiting.
+    try {
+      this.attemptFailed(error);
+    } catch (fault) {
+      this.drop(fault);
+    }
   }
 
   /** The attempt in flight failed or was aborted before it ended. */
   private attemptFailed(error: Error): void {
     // An aborted attempt (the client left) is no failure of the instance; a deadline is.
     this.settle(isAbortError(error) ? undefined : !isFailure(error));
-    if (this.over || this.discarded) return;
     const leg = this.leg;
     const attempts = this.attempts;
-    if (
-      this.status === 0 &&
-      leg.kind === 'service' &&
-      attempts &&
-      this.host.upstreams.triesElsewhere(leg, error, attempts)
-    ) {
-      this.dispatch(); // refused: the next instance, as on node:http
-      return;
-    }
     if (this.status !== 0) {
-      // The head arrived already: all that is left is cutting the answer short.
+      // The head arrived already (its admissions went back with it): all that is left is
+      // cutting the answer short.
+      if (this.over || this.discarded) return;
       this.over = true;
       this.sink.destroy();
       return;
     }
-    const failure = upstreamError(error, leg.key, attempts ?? NO_ATTEMPT);
+    if (
+      !this.over &&
+      leg.kind === 'service' &&
+      attempts &&
+      this.host.upstreams.triesElsewhere(leg, error, attempts)
+    ) {
+      this.dispatch(); // refused: the next instance, within the same attempt, as on node:http
+      return;
+    }
+    this.attemptEnded(upstreamError(error, leg.key, attempts ?? NO_ATTEMPT));
+  }
+
+  /**
+   * The attempt failed with `failure` before a head: its admissions go back, and the retry
+   * policy, if the route has one, decides whether another attempt follows; otherwise the answer
+   * is the failure's.
+   */
+  private attemptEnded(failure: unknown): void {
+    this.releaseGuards(failure);
     const retry = this.retry;
     if (retry !== undefined) {
       this.clearDeadline();
       const now = Date.now();
+      // Asked also when the client left (the failure is its abort, never retried), as the
+      // node:http path's pipeline asks.
       const delay = retry.decide(this.call!, this.attempt, failure, now);
+      if (this.over) return;
       if (delay === 0) {
         this.startAttempt(this.call!.dl, now);
         return;
@@ -379,7 +476,7 @@ export class FrontExchange implements Http1Handler, Due {
         return;
       }
     }
-    this.fail(failure);
+    if (!this.over) this.fail(failure);
   }
 
   /** Writes the head, with the body received so far (often all of it). */

@@ -480,9 +480,9 @@ const ROWS: Row[] = [
     status: 200,
   },
   {
-    name: 'a route with a bulkhead',
+    name: 'a route with a bulkhead (served by the front)',
     bytes: `GET /b/echo HTTP/1.1\r\n${HOST}\r\n`,
-    path: 'handoff',
+    path: 'fast',
     status: 200,
   },
   {

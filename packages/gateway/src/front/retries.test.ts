@@ -109,17 +109,27 @@ function requestIdOf(response: RawResponse | 'closed'): string {
 }
 
 /** The retry policy's counters of a route on one gateway. */
-function retryCounters(gateway: RunningGateway, id: string): { calls: number; retries: number } {
+function retryCounters(gateway: RunningGateway, id: string): number[] {
   const compiled = gateway.gateway.routes.find((r) => r.id === id)!;
   const leg = compiled.action.kind === 'proxy' ? compiled.action.legs[0]! : undefined;
-  const snapshot = gateway.gateway.upstreams.policies.retryOf(compiled, leg!)!.snapshot();
-  return { calls: snapshot.calls, retries: snapshot.retries };
+  const { calls, retries, gaveUp } = gateway.gateway.upstreams.policies.retryOf(compiled, leg!)!.snapshot();
+  return [calls, retries, ...Object.values(gaveUp)];
+}
+
+/** Counters now minus counters before, named. */
+function counted(before: number[], after: number[]): Record<string, number> {
+  const names = ['calls', 'retries', 'attempts', 'deadline', 'budget', 'not-retryable', 'not-idempotent'];
+  return Object.fromEntries(names.map((name, i) => [name, after[i]! - before[i]!]));
 }
 
 interface Row {
   name: string;
   path: string;
+  /** Header lines the client adds. */
+  headers?: string;
   status: number;
+  /** Calls counted by the retry policy (1 unless no attempt starts). */
+  calls?: number;
   /** Arrivals upstream per request (each attempt that reached the upstream). */
   arrivals?: number;
   check?: (outcome: Outcome) => void;
@@ -149,6 +159,20 @@ const rows: Row[] = [
     arrivals: 2,
   },
   { name: 'every attempt refused: 502', path: '/refused/echo', status: 502 },
+  { name: 'a malformed answer, then an answer', path: '/again/flaky?fail=garbage', status: 200, arrivals: 2 },
+  {
+    name: 'a reset on a route with a per-try timeout, then an answer',
+    path: '/pertry/flaky?fail=reset',
+    status: 200,
+    arrivals: 2,
+  },
+  {
+    name: "a client's deadline passed already: 504, no attempt",
+    path: '/again/flaky?fail=reset',
+    headers: 'x-flotilla-deadline: 1000\r\n',
+    status: 504,
+    calls: 0,
+  },
   {
     name: "every attempt past its per-try timeout: the route's fallback",
     path: '/fallback/flaky?fail=slow&n=9',
@@ -162,11 +186,14 @@ describe('retries on the fast-path front', () => {
   it.each(rows)('$name', async (row) => {
     const routeId = row.path.split('/')[1]!;
     const before = [retryCounters(fast, routeId), retryCounters(node, routeId)];
-    const answers = await differential({ fast, node }, get(row.path), { status: row.status, path: 'fast' });
-    const after = [retryCounters(fast, routeId), retryCounters(node, routeId)];
-    // The same policy decisions on both paths: one call each, the same number of retries.
-    expect(after[0]!.calls - before[0]!.calls).toBe(1);
-    expect(after[0]!.retries - before[0]!.retries).toBe(after[1]!.retries - before[1]!.retries);
+    const answers = await differential({ fast, node }, get(row.path, row.headers), {
+      status: row.status,
+      path: 'fast',
+    });
+    // The same policy decisions on both paths: calls, retries and give-ups by reason.
+    const onFast = counted(before[0]!, retryCounters(fast, routeId));
+    expect(onFast).toEqual(counted(before[1]!, retryCounters(node, routeId)));
+    expect(onFast.calls).toBe(row.calls ?? 1);
     if (row.arrivals !== undefined) {
       for (const answer of [answers.fast, answers.node])
         expect(arrivalsOf(requestIdOf(answer)).names).toHaveLength(row.arrivals);
@@ -189,6 +216,19 @@ describe('retries on the fast-path front', () => {
       expect(arrived).toHaveLength(2);
       expect(deadline).toBeGreaterThan(arrived[1]!);
       expect(deadline).toBeLessThan(started + 2_500);
+    }
+  });
+
+  it("never tells the upstream a deadline past the client's", async () => {
+    for (const gateway of [fast, node]) {
+      const clientDeadline = Date.now() + 250;
+      const connection = await RawConnection.open(gateway.port);
+      // The first attempt ends at its 150 ms per-try timeout; the second one at the client's deadline.
+      connection.send(get('/pertry/flaky?fail=slow', `x-flotilla-deadline: ${clientDeadline}\r\n`));
+      const response = await connection.expectResponse();
+      connection.destroy();
+      expect(response.statusLine).toContain('200');
+      expect(Number(echoOf(response).headers['x-flotilla-deadline'])).toBeLessThanOrEqual(clientDeadline);
     }
   });
 

@@ -11,7 +11,7 @@ import {
   timeout,
   wrap,
 } from '@flotilla/resilience';
-import { UpstreamStatusError } from '../errors.js';
+import { UpstreamStatusFailure } from '../errors.js';
 import { type CompiledRoute, routeUpstreams, type Upstream } from '../routes/compile.js';
 
 /** The shared, stateful policies of one upstream: every route to it uses the same breaker and bulkhead. */
@@ -105,10 +105,9 @@ export class UpstreamPolicies {
     return pipeline;
   }
 
-  /** Whether `leg`'s upstream has a breaker or a bulkhead (shared by every route to it). */
-  guarded(leg: Upstream): boolean {
-    const guards = this.guards.get(leg.key);
-    return guards?.breaker !== undefined || guards?.bulkhead !== undefined;
+  /** The breaker and bulkhead of `leg`'s upstream (shared by every route to it), if it has any. */
+  guardsOf(leg: Upstream): UpstreamGuards | undefined {
+    return this.guards.get(leg.key);
   }
 
   /**
@@ -132,7 +131,7 @@ export class UpstreamPolicies {
       backoff: { initialDelayMs: 1, maxDelayMs: 50 },
       // Never an upstream's own 5xx answer: it is relayed as it is. Requests with a body are not
       // idempotent calls here (the body cannot be replayed), so they are never retried.
-      retryOn: (error) => !(error instanceof UpstreamStatusError) && isRetryable(error),
+      retryOn: (error) => !(error instanceof UpstreamStatusFailure) && isRetryable(error),
     });
     byLeg.set(leg.key, policy);
     return policy;

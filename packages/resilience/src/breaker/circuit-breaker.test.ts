@@ -95,6 +95,37 @@ describe('CircuitBreaker', () => {
     expect(b.snapshot().bufferedCalls).toBe(0);
   });
 
+  it('records calls run by callbacks (acquirePermission, onSuccess, onError) as execute does', async () => {
+    const clock = new ManualClock(5_000);
+    const viaExecute = breaker(clock);
+    const manual = breaker(clock);
+    const aborted = new DOMException('the caller left', 'AbortError');
+    const outcomes: unknown[] = [undefined, httpError(503), httpError(404), aborted, httpError(503)];
+    for (const outcome of outcomes) {
+      const permit = manual.acquirePermission();
+      const start = clock.now();
+      clock.advance(10);
+      if (outcome === undefined) manual.onSuccess(permit, start, clock.now());
+      else manual.onError(permit, start, clock.now(), outcome);
+      await viaExecute.execute(outcome === undefined ? ok : fail(outcome)).catch(() => undefined);
+    }
+    expect(manual.state).toBe('OPEN');
+    const { name: _a, ...expected } = viaExecute.snapshot();
+    const { name: _b, ...actual } = manual.snapshot();
+    expect(actual).toEqual(expected);
+    expect(() => manual.acquirePermission()).toThrow(BrokenCircuitError);
+    // Half open: two trial permits; one handed back unused is free again.
+    clock.advance(1_000);
+    const first = manual.acquirePermission();
+    const second = manual.acquirePermission();
+    expect(() => manual.acquirePermission()).toThrow(BrokenCircuitError);
+    manual.releasePermission(second);
+    const third = manual.acquirePermission();
+    manual.onSuccess(first, clock.now(), clock.now());
+    manual.onSuccess(third, clock.now(), clock.now());
+    expect(manual.state).toBe('CLOSED');
+  });
+
   it('re-opens from HALF_OPEN when the trial calls fail', async () => {
     const clock = new ManualClock();
     const b = breaker(clock);

@@ -243,9 +243,37 @@ export class CircuitBreaker extends BasePolicy implements Gate {
     );
   }
 
-  // Also the fast path's admission, with its `SoloContext`: one method, since a helper shared
-  // by both measurably slowed the engine's (megamorphic) gate calls.
-  tryAdmit(_ctx: CallContext | SoloContext, now: number): number {
+  /**
+   * For a caller that runs its calls itself, by callbacks rather than `execute` (the gateway's
+   * fast path; resilience4j's `acquirePermission`): admits one call at `now` (ms on the breaker's
+   * clock) and returns its permit, or throws the breaker's rejection (`BrokenCircuitError`).
+   * Every permit goes back once: {@link onSuccess}, {@link onError} or {@link releasePermission}.
+   */
+  acquirePermission(now: number = this.clock.now()): number {
+    return this.tryAdmit(undefined, now);
+  }
+
+  /** The call of `permit` ran from `start` to `end` and succeeded (a slow one counts as slow). */
+  onSuccess(permit: number, start: number, end: number): void {
+    this.release(permit, start, end, SUCCESS, undefined);
+  }
+
+  /**
+   * The call of `permit` ran from `start` to `end` and failed with `error`, which the breaker
+   * classifies (`isFailure`, `ignore`) as it does in `execute`.
+   */
+  onError(permit: number, start: number, end: number, error: unknown): void {
+    this.release(permit, start, end, FAILURE, error);
+  }
+
+  /** The call of `permit` never ran (a later policy refused it): nothing is recorded. */
+  releasePermission(permit: number): void {
+    this.release(permit, 0, 0, ABANDONED, undefined);
+  }
+
+  // Also the fast path's admission, with its `SoloContext`, and `acquirePermission`'s: one
+  // method, since a helper shared by both measurably slowed the engine's (megamorphic) gate calls.
+  tryAdmit(_ctx: CallContext | SoloContext | undefined, now: number): number {
     switch (this.st) {
       case CLOSED:
         return this.gen * 2;
