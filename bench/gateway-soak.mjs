@@ -7,7 +7,9 @@
 // own process, so its RSS is its own; forked with this process's flags, hence `--expose-gc`
 // reaches it), and this process (the dev token issuer serving its JWKS, wrk, sampling).
 // Routes: `/plain/{json,slow}` (no features) and `/full/{json,slow}` (ES256 JWT from the dev
-// issuer + a local rate limit of 10⁹/s that never refuses; metrics are always on).
+// issuer + a local rate limit of 10⁹/s that never refuses, one retry, a circuit breaker and a
+// bulkhead that never refuse here — both guard the upstream, so the plain routes pass them too;
+// metrics are always on).
 // Load: one wrk (1 thread) per route family, each request alternating between the two upstreams.
 // wrk2 is not available, so wrk is held at about half of the measured capacity by few
 // connections plus a fixed think time per request (wrk's Lua `delay()`), calibrated before the run.
@@ -53,6 +55,10 @@ async function serve(kind, args) {
       },
     },
     rateLimit: { limit: 1_000_000_000, period: '1s', key: 'client' },
+    // Every upstream policy: the per-request state of each is exercised for hours.
+    retry: { attempts: 1 },
+    circuitBreaker: { failureRateThreshold: 50 },
+    concurrency: 100_000,
   };
   const routes = [];
   for (const [family, extra] of [
