@@ -429,7 +429,7 @@ export class Gateway {
 }
 
 /**
- * The routes the fast-path front serves itself: they proxy to `http:` URL targets or to services
+ * The routes the fast-path front serves itself: they proxy to URL targets or to services
  * (with any of the upstream policies: timeout, retries, breaker, bulkhead), and of the security
  * and traffic sections have only auth, rateLimit and cors (whose preflight is an OPTIONS request,
  * which the front never takes). A cached route goes through node:http, where the cache keeps a
@@ -442,9 +442,7 @@ function servedByFront(
   const served = new Set<CompiledRoute>();
   for (const route of routes) {
     const action = route.action;
-    if (action.kind !== 'proxy' || features.get(route)?.cache !== undefined) continue;
-    if (action.legs.every((leg) => leg.kind === 'service' || leg.origin.startsWith('http:')))
-      served.add(route);
+    if (action.kind === 'proxy' && features.get(route)?.cache === undefined) served.add(route);
   }
   return served;
 }

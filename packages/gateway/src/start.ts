@@ -63,7 +63,7 @@ export interface StartGatewayOptions {
    */
   upstreamCa?: string;
   /**
-   * Serve GET and HEAD requests on uncached proxy routes to `http:` URLs and services (with or
+   * Serve GET and HEAD requests on uncached proxy routes to URLs and services (with or
    * without retries, breaker, bulkhead, auth, rate limit and CORS; see `Gateway.frontMatch`)
    * through the fast-path front, which parses and
    * answers them without node:http's per-request objects; every other request is node:http's as

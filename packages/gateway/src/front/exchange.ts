@@ -132,7 +132,6 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly started: number,
   ) {
     this.route = match.route;
-    // The routes the front takes (Gateway.frontMatch) have `http:` URL legs or service legs.
     this.leg = host.pickLeg(this.route);
     const policies = host.upstreams.policies;
     this.retry = this.route.retry === undefined ? undefined : policies.retryOf(this.route, this.leg);
