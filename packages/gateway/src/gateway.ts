@@ -70,8 +70,6 @@ export class Gateway {
   private table: RouteTable;
   /** Built per routes version; empty when no route has auth, rateLimit, cache or cors. */
   private features: Map<CompiledRoute, RouteFeatures>;
-  /** Routes the fast-path front may serve itself (see {@link frontMatch}). */
-  private frontRoutes: Set<CompiledRoute>;
   private readonly builder: FeatureBuilder;
   /** A route's security and traffic checks (the fast-path front runs them too). */
   readonly admission: Admission;
@@ -105,7 +103,6 @@ export class Gateway {
     this.features = this.builder.build(options.routes);
     this.upstreams.policies.update(options.routes);
     this.table = new RouteTable(options.routes);
-    this.frontRoutes = servedByFront(options.routes, this.features);
   }
 
   /** The JWKS caches every route's JWT verification shares. */
@@ -136,13 +133,14 @@ export class Gateway {
     this.upstreams.policies.update(routes);
     this.table = table;
     this.features = features;
-    this.frontRoutes = servedByFront(routes, features);
   }
 
   /**
-   * The match of a request when the fast-path front may serve its route (see
-   * {@link servedByFront}); undefined for any other route, a path that matches nothing or one
-   * that is not valid (node:http's path then answers).
+   * The match of a request when the fast-path front may serve its route: a proxy route (to URL
+   * targets or services, with any of the upstream policies and of auth, rateLimit, cors and
+   * cache; a CORS preflight is an OPTIONS request, which the front never takes). Undefined for
+   * any other route, a path that matches nothing or one that is not valid (node:http's path then
+   * answers).
    */
   frontMatch(
     method: string,
@@ -156,7 +154,7 @@ export class Gateway {
     } catch {
       return undefined;
     }
-    return match !== undefined && this.frontRoutes.has(match.route) ? match : undefined;
+    return match?.route.action.kind === 'proxy' ? match : undefined;
   }
 
   /** `request` listener of the gateway's HTTP server. */
@@ -426,23 +424,4 @@ export class Gateway {
       metrics.request(route, method ?? 'GET', res.statusCode, (performance.now() - started) / 1000);
     });
   }
-}
-
-/**
- * The routes the fast-path front serves itself: they proxy to URL targets or to services
- * (with any of the upstream policies: timeout, retries, breaker, bulkhead), and of the security
- * and traffic sections have only auth, rateLimit and cors (whose preflight is an OPTIONS request,
- * which the front never takes). A cached route goes through node:http, where the cache keeps a
- * copy of the body.
- */
-function servedByFront(
-  routes: readonly CompiledRoute[],
-  features: Map<CompiledRoute, RouteFeatures>,
-): Set<CompiledRoute> {
-  const served = new Set<CompiledRoute>();
-  for (const route of routes) {
-    const action = route.action;
-    if (action.kind === 'proxy' && features.get(route)?.cache === undefined) served.add(route);
-  }
-  return served;
 }

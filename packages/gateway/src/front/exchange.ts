@@ -3,6 +3,8 @@ import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
 import type { BalancerPick } from '@flotilla/discovery';
 import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
 import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
+import type { Claims } from '../auth/outcome.js';
+import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
@@ -21,6 +23,7 @@ import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
 import type { CompiledRoute, Upstream } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
+import type { ResponseCache } from '../traffic/cache.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
 import type { UpstreamGuards } from '../upstreams/policies.js';
 import {
@@ -120,8 +123,10 @@ export class FrontExchange implements Http1Handler, Due {
   private readonly requestId: string;
   /** The route's auth, rate limit and CORS, if it has any. */
   private readonly features: RouteFeatures | undefined;
-  /** Headers the route's features add to the answer (CORS, `RateLimit-*`). */
+  /** Headers the route's features add to the answer (CORS, `RateLimit-*`, `x-cache`). */
   private extra: Record<string, string> | undefined;
+  /** A cache miss: the body's copy so far, for the cache once the answer ended (undefined past its limit). */
+  private filling: CacheFill | undefined;
 
   constructor(
     private readonly host: FrontHost,
@@ -155,19 +160,42 @@ export class FrontExchange implements Http1Handler, Due {
     // CORS headers go on every answer, refusals included (as on the node:http path). An
     // auth-only route adds none.
     const extra = features.cors ? features.cors.headers(req) : {};
-    if (features.cors !== undefined || features.rateLimit !== undefined) this.extra = extra;
+    if (features.cors !== undefined || features.rateLimit !== undefined || features.cache !== undefined)
+      this.extra = extra;
     this.host.admission.access(req, this.route, features, extra, this.requestId).then(
       (access) => {
         if (this.over) return; // the client left meanwhile
         try {
-          if (access.ok) this.send(pathname, search, access.principal);
-          else this.answerProblem(access.problem, access.headers);
+          if (!access.ok) this.answerProblem(access.problem, access.headers);
+          else if (features.cache === undefined || !this.fromCache(features.cache, req, access.claims))
+            this.send(pathname, search, access.principal);
         } catch (error) {
           this.drop(error);
         }
       },
       (error: unknown) => this.drop(error),
     );
+  }
+
+  /**
+   * Answers from the route's cache when it holds a fresh answer (true), as `Admission.admit`
+   * does on the node:http path; on a miss, the upstream's answer gets `x-cache: MISS` and a copy
+   * of its body is kept for `cache.store` if it ends within the cache's entry limit.
+   */
+  private fromCache(cache: ResponseCache, req: RequestLike, claims: Claims | undefined): boolean {
+    const hit = cache.lookup(req, claims);
+    this.host.metrics?.cache(this.route.id, hit ? 'hit' : 'miss');
+    if (hit === undefined) {
+      this.extra!['x-cache'] = 'MISS';
+      this.filling = { cache, req, claims, chunks: [], bytes: 0 };
+      return false;
+    }
+    const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
+    headers[Headers.requestId] = this.requestId;
+    withExtra(headers, this.extra!);
+    if (this.route.responseHeaders) applyHeaderOps(headers, this.route.responseHeaders);
+    this.answer(hit.status, applySecureHeaders(headers), hit.body);
+    return true;
   }
 
   /** A fault of the front outside the connection's read loop (which catches the others): the connection goes. */
@@ -396,6 +424,13 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
     if (this.over || this.discarded) return;
+    const filling = this.filling;
+    if (filling !== undefined) {
+      filling.bytes += chunk.length;
+      // The pool hands over chunks of its own (copied from the socket's read): kept as they are.
+      if (filling.bytes > filling.cache.maxEntryBytes) this.filling = undefined;
+      else filling.chunks.push(chunk);
+    }
     if (!this.headWritten) {
       if (this.pending) this.pending.push(chunk);
       else this.pending = [chunk];
@@ -411,6 +446,13 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseEnd(): void {
     this.ended = true;
+    const filling = this.filling;
+    if (filling !== undefined && !this.discarded && !this.over) {
+      this.filling = undefined;
+      const { cache, req, claims, chunks } = filling;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      cache.store(req, this.status, this.upstreamHeaders!, body, claims);
+    }
     if (this.over || !this.headWritten) return;
     if (this.chunked) this.sink.write(LAST_CHUNK);
     this.complete();
@@ -600,6 +642,15 @@ export class FrontExchange implements Http1Handler, Due {
     sink.uncork();
     this.complete();
   }
+}
+
+/** A cache miss being filled: the route's cache, the request's key parts, the body so far. */
+interface CacheFill {
+  readonly cache: ResponseCache;
+  readonly req: RequestLike;
+  readonly claims: Claims | undefined;
+  readonly chunks: Buffer[];
+  bytes: number;
 }
 
 /** Largest body written with its head as one string (latin1 keeps every byte as it is). */

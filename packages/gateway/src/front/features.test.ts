@@ -31,8 +31,8 @@ import type { DeadlineLists } from './deadlines.js';
 /*
  * Routes with auth, a rate limit or CORS on the fast-path front: the front runs the same checks
  * as the node:http path (`Admission.access`) and must give the same answers, byte for byte after
- * normalizing, for every outcome: admitted, 401, 403, 429, a failed check. A cached route stays
- * node:http's.
+ * normalizing, for every outcome: admitted, 401, 403, 429, a failed check (the cache's own
+ * outcomes are in cache.test.ts).
  */
 
 const HOST = 'host: gw.test\r\n';
@@ -84,7 +84,6 @@ const routes = (): RouteDefinition[] => [
   },
   // CORS alone: the answer's head gets the features' headers, with no limit whose count moves.
   { id: 'cors', match: { path: '/cors/*' }, target: { url: up.url }, cors: { origins: [ORIGIN] } },
-  // The cache keeps a copy of the body: node:http's path.
   { id: 'cached', match: { path: '/cached/*' }, target: { url: up.url }, cache: { ttl: '1m' } },
   // A route whose upstream refuses: the 502 carries the route's CORS and RateLimit headers.
   {
@@ -237,9 +236,9 @@ const ROWS: Row[] = [
     status: 401,
   },
   {
-    name: 'a cached route stays with node:http',
+    name: 'a cached route',
     bytes: () => get('/cached/echo'),
-    path: 'handoff',
+    path: 'fast',
     status: 200,
   },
   {

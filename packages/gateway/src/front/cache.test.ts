@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answered, differential, echoOf, type Outcome, outcome } from '../fixtures/differential.js';
+import {
+  type BehaviourUpstream,
+  BIG_BYTES,
+  headerOf,
+  RawConnection,
+  type RawResponse,
+  startBehaviourUpstream,
+} from '../fixtures/front.js';
+import { startTestGateway } from '../fixtures/gateway.js';
+import type { RouteDefinition } from '../routes/schema.js';
+import type { RunningGateway } from '../start.js';
+
+/*
+ * Cached routes on the fast-path front: a fresh stored answer is written from the cache; a miss
+ * goes upstream with `x-cache: MISS` and keeps a copy of the body for the cache, as the node:http
+ * path does. Both gateways get the same requests in the same order, so their caches hold the
+ * same entries and every answer must be the same.
+ */
+
+const HOST = 'host: gw.test\r\n';
+
+let up: BehaviourUpstream;
+let fast: RunningGateway;
+let node: RunningGateway;
+
+const route = (id: string, extra: Partial<RouteDefinition>) =>
+  ({
+    id,
+    match: { path: `/${id}/*` },
+    target: { url: up.url },
+    rewrite: { stripPrefix: `/${id}` },
+    ...extra,
+  }) as RouteDefinition;
+
+beforeAll(async () => {
+  up = await startBehaviourUpstream('cached');
+  const routes = [
+    route('cached', { cache: { ttl: '1m' } }),
+    // Entries up to 32 MB: a 2 MB answer is stored.
+    route('roomy', { cache: { ttl: '1m', maxEntryBytes: '32mb', maxBytes: '64mb' } }),
+    route('headered', { cache: { ttl: '1m' }, responseHeaders: { add: { 'x-route': 'headered' } } }),
+  ];
+  [fast, node] = await Promise.all([
+    startTestGateway({ routes, fastPath: true }),
+    startTestGateway({ routes, fastPath: false }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([fast?.close(100), node?.close(100)]);
+  await up?.close();
+});
+
+const request = (path: string, method = 'GET', headers = '') =>
+  `${method} ${path} HTTP/1.1\r\n${HOST}${headers}\r\n`;
+
+interface Row {
+  name: string;
+  path: string;
+  method?: string;
+  status: number;
+  /** The answer's `x-cache`. */
+  cache: 'HIT' | 'MISS';
+  check?: (answer: RawResponse, normalized: Outcome) => void;
+}
+
+/** In order: each row may depend on what the ones before it stored. */
+const rows: Row[] = [
+  { name: 'a first GET: from the upstream', path: '/cached/echo?k=1', status: 200, cache: 'MISS' },
+  {
+    name: 'the same GET again: from the cache, with its age',
+    path: '/cached/echo?k=1',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => {
+      expect(headerOf(answer, 'age')).toBe('0');
+      // The stored body is the first request's echo: its request id is not this answer's.
+      expect(echoOf(answer).headers['x-request-id']).not.toBe(headerOf(answer, 'x-request-id'));
+    },
+  },
+  {
+    name: 'HEAD of a stored answer: from the cache, no body',
+    path: '/cached/echo?k=1',
+    method: 'HEAD',
+    status: 200,
+    cache: 'HIT',
+  },
+  { name: 'another query: its own entry', path: '/cached/echo?k=2', status: 200, cache: 'MISS' },
+  { name: 'a chunked answer is stored', path: '/cached/chunked', status: 200, cache: 'MISS' },
+  {
+    name: 'and served from the cache with its length',
+    path: '/cached/chunked',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => {
+      expect(headerOf(answer, 'content-length')).toBe('14');
+      expect(answer.body.toString()).toBe('one\ntwo\nthree\n');
+    },
+  },
+  {
+    name: 'Constructor and __proto__ headers are stored',
+    path: '/cached/objectnames',
+    status: 200,
+    cache: 'MISS',
+  },
+  {
+    name: 'and served from the cache',
+    path: '/cached/objectnames',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => expect(headerOf(answer, '__proto__')).toBe('y'),
+  },
+  { name: 'an answer with Set-Cookie is not stored', path: '/cached/cookies', status: 200, cache: 'MISS' },
+  { name: '(still not)', path: '/cached/cookies', status: 200, cache: 'MISS' },
+  { name: 'a 500 is not stored', path: '/cached/500', status: 500, cache: 'MISS' },
+  { name: '(still not)', path: '/cached/500', status: 500, cache: 'MISS' },
+  { name: 'a body over the entry limit is not stored', path: '/cached/big', status: 200, cache: 'MISS' },
+  { name: '(still not)', path: '/cached/big', status: 200, cache: 'MISS' },
+  { name: 'a 2 MB body within a larger limit is stored', path: '/roomy/big', status: 200, cache: 'MISS' },
+  {
+    name: 'and served whole from the cache',
+    path: '/roomy/big',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => expect(answer.body.length).toBe(BIG_BYTES),
+  },
+  {
+    name: 'a route with response header operations: stored',
+    path: '/headered/echo',
+    status: 200,
+    cache: 'MISS',
+  },
+  {
+    name: 'and its operations applied to the hit',
+    path: '/headered/echo',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => expect(headerOf(answer, 'x-route')).toBe('headered'),
+  },
+];
+
+describe('cached routes on the fast-path front', () => {
+  it.each(rows)('$name', async (row) => {
+    const method = row.method ?? 'GET';
+    const answers = await differential({ fast, node }, request(row.path, method), {
+      methods: [method],
+      status: row.status,
+      path: 'fast',
+    });
+    const answer = answered(answers.fast);
+    expect(headerOf(answer, 'x-cache')).toBe(row.cache);
+    row.check?.(answer, outcome(answer) as Outcome);
+  });
+
+  it('stores nothing of an answer whose client left before it ended', async () => {
+    for (const gateway of [fast, node]) {
+      const connection = await RawConnection.open(gateway.port);
+      // 16 MB streamed with backpressure; the client reads nothing and leaves.
+      connection.send(request('/roomy/huge'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      connection.destroy();
+    }
+    // Nothing was stored: the next request goes upstream on both.
+    const answers = await differential({ fast, node }, request('/roomy/huge'), { status: 200, path: 'fast' });
+    expect(headerOf(answered(answers.fast), 'x-cache')).toBe('MISS');
+  });
+});
