@@ -157,6 +157,9 @@ describe('Balancer', () => {
     balancer.finish(second, false);
     expect(strategy.outstanding(second.instance.instanceId)).toBe(0);
     expect(detector.isEjected(second.instance.instanceId)).toBe(true);
+    // Finishing a pick again records nothing more.
+    balancer.finish(first, undefined);
+    expect(strategy.outstanding(first.instance.instanceId)).toBe(0);
     // An exclusion that would leave none is ignored; a service without instances throws.
     expect(balancer.start('orders', { exclude: new Set(['i0', 'i1']) }).instance).toBeDefined();
     expect(() => balancer.start('users')).toThrow(expect.objectContaining({ code: 'NO_INSTANCE_AVAILABLE' }));

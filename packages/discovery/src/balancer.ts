@@ -51,6 +51,7 @@ export interface BalancerPick {
 
 /** A pick with what `finish` records on: the service's state, and its UP count at the pick. */
 class Pick implements BalancerPick {
+  finished = false;
   constructor(
     readonly instance: Instance,
     readonly started: number,
@@ -181,10 +182,12 @@ export class Balancer {
   /**
    * Records how a started call went, for the strategy (latency, calls in flight) and outlier
    * ejection: `ok` true for a success, false for a failure, undefined for a call that counts as
-   * neither (aborted by its caller).
+   * neither (aborted by its caller). A pick is recorded once; finishing it again does nothing.
    */
   finish(pick: BalancerPick, ok: boolean | undefined): void {
-    const { instance, state, up } = pick as Pick;
+    if (!(pick instanceof Pick) || pick.finished) return; // not this balancer's kind, or finished
+    pick.finished = true;
+    const { instance, state, up } = pick;
     state.strategy.onEnd?.(instance, { ok: ok ?? true, latencyMs: performance.now() - pick.started });
     if (ok === true) state.detector?.recordSuccess(instance.instanceId);
     else if (ok === false) state.detector?.recordFailure(instance.instanceId, up);

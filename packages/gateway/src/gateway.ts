@@ -20,7 +20,7 @@ import { FeatureBuilder, type RouteFeatures } from './features/build.js';
 import type { GatewayMetrics } from './metrics.js';
 import { RequestBody } from './proxy/body.js';
 import { clientClosed } from './proxy/client-closed.js';
-import { deadlineOf, withinDeadline } from './proxy/deadline.js';
+import { attemptDeadline, deadlineOf, withinDeadline } from './proxy/deadline.js';
 import { DirectAttempt } from './proxy/direct.js';
 import type { UpstreamExchange } from './proxy/exchange.js';
 import { answerFailure } from './proxy/failure.js';
@@ -334,8 +334,10 @@ export class Gateway {
     const upstreams = this.upstreams;
     const metrics = this.metrics;
     const policy = upstreams.policies.pipeline(route, leg);
+    // A pipeline of the timeout alone: one attempt, under the per-try timeout if the route has one.
+    const due = policy.kind === 'timeout' ? attemptDeadline(route, deadline, Date.now()) : deadline;
     if (policy.kind === 'timeout' && leg.kind === 'url') {
-      headers[Headers.deadline] = String(Math.floor(deadline));
+      headers[Headers.deadline] = String(Math.floor(due));
       const options = {
         path,
         method,
@@ -343,7 +345,7 @@ export class Gateway {
         body: hasBody ? new RequestBody(req, state.body, limit) : null,
       };
       const direct = new DirectAttempt(this, req, res, route, leg, state, requestId, admitted);
-      direct.start(upstreams.pool(leg.origin), options, deadline);
+      direct.start(upstreams.pool(leg.origin), options, due);
       return;
     }
     const attempt = async (ctx: { readonly deadline: number | undefined }): Promise<UpstreamExchange> => {
@@ -369,7 +371,7 @@ export class Gateway {
     try {
       const exchange =
         policy.kind === 'timeout'
-          ? await withinDeadline(attempt, deadline, state)
+          ? await withinDeadline(attempt, due, state)
           : await policy.execute(attempt, { deadline, idempotent: !hasBody && isIdempotentMethod(method) });
       this.relay(res, route, exchange, requestId, admitted);
     } catch (error) {

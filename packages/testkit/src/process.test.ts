@@ -104,6 +104,9 @@ describe('spawnProcess', () => {
       command: process.execPath,
       args: ['-e', "console.log('warming up'); setInterval(() => {}, 1000)"],
     });
+    // Its output is there before the short wait starts (a busy machine may take longer than
+    // 200 ms to start Node).
+    await slow.waitForLine(/warming up/);
     await expect(slow.waitForLine(/ready/, 200)).rejects.toThrow(
       /process "registry" \(pid \d+\) did not print a line matching \/ready\/ within 200 ms[\s\S]*warming up/,
     );

@@ -9,7 +9,7 @@ import { UpstreamStatusFailure } from '../errors.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
-import { attemptTimedOut, deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
+import { attemptDeadline, attemptTimedOut, deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
 import { PENDING_LIMIT } from '../proxy/exchange.js';
 import { failureAnswer } from '../proxy/failure.js';
 import {
@@ -98,7 +98,7 @@ export class FrontExchange implements Http1Handler, Due {
   private permit = -1;
   /** Whether the attempt in flight holds a bulkhead slot. */
   private slot = false;
-  /** When the attempt in flight was admitted (Unix ms; the breaker's durations). */
+  /** When the attempt in flight was admitted, on the breaker's clock (its durations). */
   private admitted = 0;
   private sent = 0;
   private status = 0;
@@ -252,23 +252,24 @@ export class FrontExchange implements Http1Handler, Due {
   private startAttempt(deadline: number, now: number): void {
     this.backoff = undefined;
     this.attempt++;
-    if (deadline <= now) {
-      // A retry's wait that ran late: the attempt fails before it starts.
-      this.attemptEnded(deadlineExceeded(deadline));
-      return;
-    }
     if (this.guards !== undefined) {
       try {
-        this.admit(this.guards, now);
+        this.admit(this.guards);
       } catch (rejection) {
         // The breaker is open or the bulkhead full: a 503 (or the fallback), never retried.
         this.attemptEnded(rejection);
         return;
       }
     }
-    const perTryMs = this.retry === undefined ? undefined : this.route.retry?.perTryTimeoutMs;
-    this.perTryMs = perTryMs !== undefined && now + perTryMs < deadline ? perTryMs : 0;
-    const due = this.perTryMs > 0 ? now + this.perTryMs : deadline;
+    if (deadline <= now) {
+      // A retry's wait that ran late: admitted (as the pipeline admits before it looks at the
+      // time), the attempt never runs; its admissions go back unused.
+      this.releaseGuards(undefined, false);
+      this.attemptEnded(deadlineExceeded(deadline));
+      return;
+    }
+    const due = attemptDeadline(this.route, deadline, now);
+    this.perTryMs = due < deadline ? due - now : 0;
     this.options!.headers[Headers.deadline] = String(Math.floor(due));
     this.deadline = due;
     // A deadline of a fixed length (the route's timeout, a per-try timeout) joins the list of that
@@ -285,9 +286,13 @@ export class FrontExchange implements Http1Handler, Due {
    * path's pipeline does; throws the refusal (a breaker permit is handed back when the bulkhead
    * refuses).
    */
-  private admit(guards: UpstreamGuards, now: number): void {
-    this.admitted = now;
-    if (guards.breaker !== undefined) this.permit = guards.breaker.acquirePermission(now);
+  private admit(guards: UpstreamGuards): void {
+    const breaker = guards.breaker;
+    if (breaker !== undefined) {
+      // Times on the breaker's own clock: the end of a failed call may become its opening time.
+      this.admitted = breaker.clock.now();
+      this.permit = breaker.acquirePermission(this.admitted);
+    }
     if (guards.bulkhead === undefined) return;
     try {
       guards.bulkhead.acquirePermission();
@@ -302,9 +307,9 @@ export class FrontExchange implements Http1Handler, Due {
   /**
    * Hands the attempt's admissions back, once: the bulkhead's slot, and the breaker's permit
    * with the attempt's outcome (`error` undefined for an answer below 500), which the breaker
-   * classifies as on the node:http path.
+   * classifies as on the node:http path, or unused when the attempt never `ran`.
    */
-  private releaseGuards(error: unknown): void {
+  private releaseGuards(error: unknown, ran = true): void {
     const guards = this.guards;
     if (guards === undefined) return;
     if (this.slot) {
@@ -314,8 +319,10 @@ export class FrontExchange implements Http1Handler, Due {
     const permit = this.permit;
     if (permit < 0) return;
     this.permit = -1;
-    if (error === undefined) guards.breaker!.onSuccess(permit, this.admitted, Date.now());
-    else guards.breaker!.onError(permit, this.admitted, Date.now(), error);
+    const breaker = guards.breaker!;
+    if (!ran) breaker.releasePermission(permit);
+    else if (error === undefined) breaker.onSuccess(permit, this.admitted, breaker.clock.now());
+    else breaker.onError(permit, this.admitted, breaker.clock.now(), error);
   }
 
   /**

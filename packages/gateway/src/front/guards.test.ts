@@ -26,6 +26,10 @@ let breakerUp: BehaviourUpstream;
 let fallbackUp: BehaviourUpstream;
 let bulkheadUp: BehaviourUpstream;
 let retriedUp: BehaviourUpstream;
+let pertryUp: BehaviourUpstream;
+let fullUp: BehaviourUpstream;
+let slowUp: BehaviourUpstream;
+let deadlineUp: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
@@ -37,6 +41,9 @@ const BREAKER = {
   permittedNumberOfCallsInHalfOpenState: 1,
 };
 
+/** A breaker that never opens in these tests: it only counts. */
+const COUNTING = { slidingWindowSize: 100, minimumNumberOfCalls: 100 };
+
 const route = (id: string, url: string, extra: Partial<RouteDefinition>) =>
   ({
     id,
@@ -47,11 +54,15 @@ const route = (id: string, url: string, extra: Partial<RouteDefinition>) =>
   }) as RouteDefinition;
 
 beforeAll(async () => {
-  [breakerUp, fallbackUp, bulkheadUp, retriedUp] = await Promise.all([
+  [breakerUp, fallbackUp, bulkheadUp, retriedUp, pertryUp, fullUp, slowUp, deadlineUp] = await Promise.all([
     startBehaviourUpstream('breaker'),
     startBehaviourUpstream('fallback'),
     startBehaviourUpstream('bulkhead'),
     startBehaviourUpstream('retried'),
+    startBehaviourUpstream('pertry'),
+    startBehaviourUpstream('full'),
+    startBehaviourUpstream('slow'),
+    startBehaviourUpstream('deadline'),
   ]);
   const routes = [
     route('breaker', breakerUp.url, { circuitBreaker: BREAKER }),
@@ -61,6 +72,14 @@ beforeAll(async () => {
     }),
     route('bulkhead', bulkheadUp.url, { concurrency: 1 }),
     route('retried', retriedUp.url, { circuitBreaker: BREAKER, concurrency: 5, retry: { attempts: 2 } }),
+    route('pertry', pertryUp.url, {
+      timeout: '3s',
+      retry: { attempts: 0, perTryTimeout: '100ms' },
+      circuitBreaker: COUNTING,
+    }),
+    route('full', fullUp.url, { circuitBreaker: COUNTING, concurrency: 1 }),
+    route('slow', slowUp.url, { circuitBreaker: { ...COUNTING, slowCallDuration: '100ms' } }),
+    route('deadline', deadlineUp.url, { timeout: '200ms', circuitBreaker: COUNTING, concurrency: 3 }),
   ];
   [fast, node] = await Promise.all([
     startTestGateway({ routes, fastPath: true }),
@@ -70,7 +89,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([fast?.close(100), node?.close(100)]);
-  await Promise.all([breakerUp, fallbackUp, bulkheadUp, retriedUp].map((u) => u?.close()));
+  await Promise.all(
+    [breakerUp, fallbackUp, bulkheadUp, retriedUp, pertryUp, fullUp, slowUp, deadlineUp].map((u) =>
+      u?.close(),
+    ),
+  );
 });
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\n${HOST}\r\n`;
@@ -83,11 +106,11 @@ function guardsOf(gateway: RunningGateway, url: string) {
 
 /** What the breaker counted, without its timing (`remainingOpenMs`). */
 function breakerState(gateway: RunningGateway, url: string) {
-  const { state, successfulCalls, failedCalls, notPermittedCalls, ignoredCalls } = guardsOf(
+  const { state, successfulCalls, failedCalls, slowCalls, notPermittedCalls, ignoredCalls } = guardsOf(
     gateway,
     url,
   ).breaker!.snapshot();
-  return { state, successfulCalls, failedCalls, notPermittedCalls, ignoredCalls };
+  return { state, successfulCalls, failedCalls, slowCalls, notPermittedCalls, ignoredCalls };
 }
 
 async function sameBreakers(url: string): Promise<ReturnType<typeof breakerState>> {
@@ -155,6 +178,53 @@ describe('circuit breakers on the fast-path front', () => {
     expect(after.successfulCalls - before[0]!.successfulCalls).toBe(1);
     expect(after.ignoredCalls - before[0]!.ignoredCalls).toBe(1);
     expect(before[0]).toEqual(before[1]);
+  });
+});
+
+describe('breaker outcomes of single attempts, as node:http records them', () => {
+  it('a per-try timeout bounds the only attempt of a route without retries (attempts: 0)', async () => {
+    const answers = await differential({ fast, node }, get('/pertry/late?ms=400'), {
+      status: 504,
+      path: 'fast',
+    });
+    expect(outcome(answers.fast)).toMatchObject({ body: { code: 'GATEWAY_TIMEOUT' } });
+    expect(await sameBreakers(pertryUp.url)).toMatchObject({ failedCalls: 1 });
+  });
+
+  it('a slow answer counts as slow', async () => {
+    await differential({ fast, node }, get('/slow/late?ms=250'), { status: 200, path: 'fast' });
+    expect(await sameBreakers(slowUp.url)).toMatchObject({ slowCalls: 1, successfulCalls: 1 });
+  });
+
+  it("the route's deadline is a failure, and the slot is freed", async () => {
+    const answers = await differential({ fast, node }, get('/deadline/late?ms=600'), {
+      status: 504,
+      path: 'fast',
+    });
+    expect(outcome(answers.fast)).toMatchObject({ body: { code: 'GATEWAY_TIMEOUT' } });
+    expect(await sameBreakers(deadlineUp.url)).toMatchObject({ failedCalls: 1 });
+    for (const gateway of [fast, node])
+      expect(guardsOf(gateway, deadlineUp.url).bulkhead!.activeCalls).toBe(0);
+  });
+
+  it("a full bulkhead's refusal hands the breaker's permit back (ignored)", async () => {
+    for (const [name, gateway] of [
+      ['fast', fast],
+      ['node', node],
+    ] as const) {
+      const id = `full-${name}`;
+      const hanging = fullUp.hanging(id);
+      const holder = await RawConnection.open(gateway.port);
+      holder.send(get(`/full/hang?id=${id}`));
+      await hanging.arrived;
+      const refused = await fetch(`${gateway.url}/full/echo`);
+      expect(refused.status, name).toBe(503);
+      await refused.arrayBuffer();
+      holder.destroy();
+      await eventually(() => expect(guardsOf(gateway, fullUp.url).bulkhead!.activeCalls).toBe(0));
+    }
+    // The refused call and the client that left: both ignored.
+    expect(await sameBreakers(fullUp.url)).toMatchObject({ ignoredCalls: 2, failedCalls: 0 });
   });
 });
 

@@ -61,3 +61,13 @@ export function attemptTimedOut(
     data: { policy, timeoutMs, deadline },
   });
 }
+
+/**
+ * The deadline of one attempt started at `now`: the route's per-try timeout's when the route has
+ * one and it ends before the request's `deadline`, else `deadline`. It bounds every attempt, the
+ * first too, with or without retries (Envoy's `per_try_timeout`).
+ */
+export function attemptDeadline(route: CompiledRoute, deadline: number, now: number): number {
+  const perTry = route.retry?.perTryTimeoutMs;
+  return perTry !== undefined && now + perTry < deadline ? now + perTry : deadline;
+}
