@@ -9,8 +9,7 @@ import {
   type RawResponse,
   startBehaviourUpstream,
 } from '../fixtures/front.js';
-import { startTestGateway } from '../fixtures/gateway.js';
-import type { RouteDefinition } from '../routes/schema.js';
+import { prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import type { RunningGateway } from '../start.js';
 
 /*
@@ -26,27 +25,19 @@ let up: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
-const route = (id: string, extra: Partial<RouteDefinition>) =>
-  ({
-    id,
-    match: { path: `/${id}/*` },
-    target: { url: up.url },
-    rewrite: { stripPrefix: `/${id}` },
-    ...extra,
-  }) as RouteDefinition;
-
 beforeAll(async () => {
   up = await startBehaviourUpstream('cached');
   const routes = [
-    route('cached', { cache: { ttl: '1m' } }),
+    route('cached', { url: up.url }, { cache: { ttl: '1m' } }),
     // Entries up to 32 MB: a 2 MB answer is stored.
-    route('roomy', { cache: { ttl: '1m', maxEntryBytes: '32mb', maxBytes: '64mb' } }),
-    route('headered', { cache: { ttl: '1m' }, responseHeaders: { add: { 'x-route': 'headered' } } }),
+    route('roomy', { url: up.url }, { cache: { ttl: '1m', maxEntryBytes: '32mb', maxBytes: '64mb' } }),
+    route(
+      'headered',
+      { url: up.url },
+      { cache: { ttl: '1m' }, responseHeaders: { add: { 'x-route': 'headered' } } },
+    ),
   ];
-  [fast, node] = await Promise.all([
-    startTestGateway({ routes, fastPath: true }),
-    startTestGateway({ routes, fastPath: false }),
-  ]);
+  ({ fast, node } = await startGatewayPair({ routes }));
 });
 
 afterAll(async () => {

@@ -8,8 +8,7 @@ import {
   RawConnection,
   startBehaviourUpstream,
 } from '../fixtures/front.js';
-import { startTestGateway } from '../fixtures/gateway.js';
-import type { RouteDefinition } from '../routes/schema.js';
+import { prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import type { RunningGateway } from '../start.js';
 
 /*
@@ -44,15 +43,6 @@ const BREAKER = {
 /** A breaker that never opens in these tests: it only counts. */
 const COUNTING = { slidingWindowSize: 100, minimumNumberOfCalls: 100 };
 
-const route = (id: string, url: string, extra: Partial<RouteDefinition>) =>
-  ({
-    id,
-    match: { path: `/${id}/*` },
-    target: { url },
-    rewrite: { stripPrefix: `/${id}` },
-    ...extra,
-  }) as RouteDefinition;
-
 beforeAll(async () => {
   [breakerUp, fallbackUp, bulkheadUp, retriedUp, pertryUp, fullUp, slowUp, deadlineUp] = await Promise.all([
     startBehaviourUpstream('breaker'),
@@ -65,26 +55,39 @@ beforeAll(async () => {
     startBehaviourUpstream('deadline'),
   ]);
   const routes = [
-    route('breaker', breakerUp.url, { circuitBreaker: BREAKER }),
-    route('fallback', fallbackUp.url, {
-      circuitBreaker: BREAKER,
-      fallback: { status: 200, json: { items: [] } },
-    }),
-    route('bulkhead', bulkheadUp.url, { concurrency: 1 }),
-    route('retried', retriedUp.url, { circuitBreaker: BREAKER, concurrency: 5, retry: { attempts: 2 } }),
-    route('pertry', pertryUp.url, {
-      timeout: '3s',
-      retry: { attempts: 0, perTryTimeout: '100ms' },
-      circuitBreaker: COUNTING,
-    }),
-    route('full', fullUp.url, { circuitBreaker: COUNTING, concurrency: 1 }),
-    route('slow', slowUp.url, { circuitBreaker: { ...COUNTING, slowCallDuration: '100ms' } }),
-    route('deadline', deadlineUp.url, { timeout: '200ms', circuitBreaker: COUNTING, concurrency: 3 }),
+    route('breaker', { url: breakerUp.url }, { circuitBreaker: BREAKER }),
+    route(
+      'fallback',
+      { url: fallbackUp.url },
+      {
+        circuitBreaker: BREAKER,
+        fallback: { status: 200, json: { items: [] } },
+      },
+    ),
+    route('bulkhead', { url: bulkheadUp.url }, { concurrency: 1 }),
+    route(
+      'retried',
+      { url: retriedUp.url },
+      { circuitBreaker: BREAKER, concurrency: 5, retry: { attempts: 2 } },
+    ),
+    route(
+      'pertry',
+      { url: pertryUp.url },
+      {
+        timeout: '3s',
+        retry: { attempts: 0, perTryTimeout: '100ms' },
+        circuitBreaker: COUNTING,
+      },
+    ),
+    route('full', { url: fullUp.url }, { circuitBreaker: COUNTING, concurrency: 1 }),
+    route('slow', { url: slowUp.url }, { circuitBreaker: { ...COUNTING, slowCallDuration: '100ms' } }),
+    route(
+      'deadline',
+      { url: deadlineUp.url },
+      { timeout: '200ms', circuitBreaker: COUNTING, concurrency: 3 },
+    ),
   ];
-  [fast, node] = await Promise.all([
-    startTestGateway({ routes, fastPath: true }),
-    startTestGateway({ routes, fastPath: false }),
-  ]);
+  ({ fast, node } = await startGatewayPair({ routes }));
 });
 
 afterAll(async () => {

@@ -7,9 +7,8 @@ import {
   RawConnection,
   startBehaviourUpstream,
 } from '../fixtures/front.js';
-import { startTestGateway } from '../fixtures/gateway.js';
+import { prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import { createTestCa, type TestCa } from '../fixtures/tls.js';
-import type { RouteDefinition } from '../routes/schema.js';
 import type { RunningGateway } from '../start.js';
 
 /*
@@ -28,15 +27,6 @@ let plain: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
-const route = (id: string, url: string, extra: Partial<RouteDefinition> = {}) =>
-  ({
-    id,
-    match: { path: `/${id}/*` },
-    target: { url },
-    rewrite: { stripPrefix: `/${id}` },
-    ...extra,
-  }) as RouteDefinition;
-
 beforeAll(async () => {
   ca = createTestCa();
   otherCa = createTestCa();
@@ -46,18 +36,15 @@ beforeAll(async () => {
     startBehaviourUpstream('plain'),
   ]);
   const routes = [
-    route('tls', tls.url),
-    route('short', tls.url, { timeout: '300ms' }),
-    route('retried', tls.url, { retry: { attempts: 1 } }),
-    route('untrusted', untrusted.url),
+    route('tls', { url: tls.url }),
+    route('short', { url: tls.url }, { timeout: '300ms' }),
+    route('retried', { url: tls.url }, { retry: { attempts: 1 } }),
+    route('untrusted', { url: untrusted.url }),
     // An http upstream named as an https one: no TLS handshake.
-    route('nottls', plain.url.replace('http:', 'https:')),
+    route('nottls', { url: plain.url.replace('http:', 'https:') }),
   ];
   const options = { routes, upstreamCa: ca.cert };
-  [fast, node] = await Promise.all([
-    startTestGateway({ ...options, fastPath: true }),
-    startTestGateway({ ...options, fastPath: false }),
-  ]);
+  ({ fast, node } = await startGatewayPair(options));
 });
 
 afterAll(async () => {

@@ -18,9 +18,8 @@ import {
   type RawResponse,
   startBehaviourUpstream,
 } from '../fixtures/front.js';
-import { startTestGateway } from '../fixtures/gateway.js';
+import { registerInstance, prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import { quiet } from '../fixtures/upstream.js';
-import type { RouteDefinition } from '../routes/schema.js';
 import type { RunningGateway } from '../start.js';
 
 /*
@@ -40,15 +39,6 @@ let b: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
-const route = (id: string, target: RouteDefinition['target'], extra: Partial<RouteDefinition>) =>
-  ({
-    id,
-    match: { path: `/${id}/*` },
-    target,
-    rewrite: { stripPrefix: `/${id}` },
-    ...extra,
-  }) as RouteDefinition;
-
 beforeAll(async () => {
   registry = await startRegistry({ port: 0, host: '127.0.0.1', logger: quiet });
   [up, a, b] = await Promise.all([
@@ -56,17 +46,8 @@ beforeAll(async () => {
     startBehaviourUpstream('a'),
     startBehaviourUpstream('b'),
   ]);
-  for (const [instanceId, port] of [
-    ['a', a.port],
-    ['b', b.port],
-  ] as const) {
-    const response = await fetch(`${registry.url}/v1/services/duo/instances`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ instanceId, host: '127.0.0.1', port }),
-    });
-    expect(response.status).toBeLessThan(300);
-  }
+  await registerInstance(registry.url, 'duo', 'a', a.port);
+  await registerInstance(registry.url, 'duo', 'b', b.port);
   const closed = `http://127.0.0.1:${await freePort()}`;
   const routes = [
     route('again', { url: up.url }, { retry: { attempts: 2 } }),
@@ -87,10 +68,7 @@ beforeAll(async () => {
     route('duo', { service: 'duo' }, { retry: { attempts: 1 } }),
   ];
   const options = { registryUrl: registry.url, routes };
-  [fast, node] = await Promise.all([
-    startTestGateway({ ...options, fastPath: true }),
-    startTestGateway({ ...options, fastPath: false }),
-  ]);
+  ({ fast, node } = await startGatewayPair(options));
 });
 
 afterAll(async () => {

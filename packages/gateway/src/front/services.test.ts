@@ -3,7 +3,7 @@ import { eventually, freePort } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answered, differential, echoOf, frontStats } from '../fixtures/differential.js';
 import { type BehaviourUpstream, RawConnection, startBehaviourUpstream } from '../fixtures/front.js';
-import { startTestGateway } from '../fixtures/gateway.js';
+import { registerInstance, prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import { quiet } from '../fixtures/upstream.js';
 import type { RouteDefinition } from '../routes/schema.js';
 import type { RunningGateway } from '../start.js';
@@ -25,28 +25,8 @@ let b: BehaviourUpstream;
 let fast: RunningGateway;
 let node: RunningGateway;
 
-async function register(
-  service: string,
-  instanceId: string,
-  port: number,
-  host = '127.0.0.1',
-): Promise<void> {
-  const response = await fetch(`${registry.url}/v1/services/${service}/instances`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ instanceId, host, port }),
-  });
-  expect(response.status).toBeLessThan(300);
-}
-
-const route = (id: string, target: RouteDefinition['target'], extra: Partial<RouteDefinition> = {}) =>
-  ({
-    id,
-    match: { path: `/${id}/*` },
-    target,
-    rewrite: { stripPrefix: `/${id}` },
-    ...extra,
-  }) as RouteDefinition;
+const register = (service: string, instanceId: string, port: number, host?: string) =>
+  registerInstance(registry.url, service, instanceId, port, host);
 
 const routes = (): RouteDefinition[] => [
   route('one', { service: 'one' }),
@@ -81,10 +61,7 @@ beforeAll(async () => {
   await register('badhost', 'bad', 8080, 'bad host');
   await register('badhost', 'good', one.port);
   const options = { registryUrl: registry.url, routes: routes() };
-  [fast, node] = await Promise.all([
-    startTestGateway({ ...options, fastPath: true }),
-    startTestGateway({ ...options, fastPath: false }),
-  ]);
+  ({ fast, node } = await startGatewayPair(options));
 });
 
 afterAll(async () => {
