@@ -25,13 +25,14 @@ import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import type { ResponseCache } from '../traffic/cache.js';
 import { applySecureHeaders } from '../traffic/secure-headers.js';
-import type { UpstreamGuards } from '../upstreams/policies.js';
 import {
   type AttemptState,
   type ServiceUpstream,
   type UpstreamPool,
   upstreamError,
 } from '../upstreams/upstreams.js';
+import { AttemptAdmission } from './admission.js';
+import { CacheFill } from './cache-fill.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
 import type { FrontRequest } from './request-head.js';
 import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
@@ -63,12 +64,13 @@ const CRLF = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
 
 /**
- * One request the fast-path front serves itself: a GET or HEAD on a route the front takes
- * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, then sent
- * through the route's pool under the route's deadline, each attempt admitted by the upstream's
- * breaker and bulkhead, and retried as the route's retry policy decides; the answer is the one the node:http path gives (the upstream's head and body with the
- * gateway's headers, or a 401/403/429/502/503/504 problem, or the fallback), written straight to
- * the client's socket.
+ * One request the fast-path front serves itself: a GET or HEAD on a proxy route
+ * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, answered
+ * from the route's cache if it holds the answer, else sent through the upstream's pool under the
+ * route's deadline, each attempt admitted by the upstream's breaker and bulkhead, and retried as
+ * the route's retry policy decides. The answer is the one the node:http path gives (the
+ * upstream's head and body with the gateway's headers, a cached answer, a 401/403/429/502/503/504
+ * problem, or the fallback), written straight to the client's socket.
  */
 export class FrontExchange implements Http1Handler, Due {
   /** The attempt in flight's deadline: its per-try timeout's, or the request's. */
@@ -92,14 +94,8 @@ export class FrontExchange implements Http1Handler, Due {
   private perTryMs = 0;
   /** The wait before the next attempt. */
   private backoff: NodeJS.Timeout | undefined;
-  /** The breaker and bulkhead of the leg's upstream, if it has any. */
-  private readonly guards: UpstreamGuards | undefined;
-  /** The breaker's permit of the attempt in flight; -1 for none. */
-  private permit = -1;
-  /** Whether the attempt in flight holds a bulkhead slot. */
-  private slot = false;
-  /** When the attempt in flight was admitted, on the breaker's clock (its durations). */
-  private admitted = 0;
+  /** The admissions of the attempt in flight by the upstream's breaker and bulkhead, if it has any. */
+  private readonly admission: AttemptAdmission | undefined;
   private sent = 0;
   private status = 0;
   private upstreamHeaders: IncomingHttpHeaders | undefined;
@@ -121,11 +117,11 @@ export class FrontExchange implements Http1Handler, Due {
   /** A service leg's attempts: the instances tried (a refused one is not tried again). */
   private attempts: AttemptState | undefined;
   private readonly requestId: string;
-  /** The route's auth, rate limit and CORS, if it has any. */
+  /** The route's auth, rate limit, CORS and cache, if it has any. */
   private readonly features: RouteFeatures | undefined;
   /** Headers the route's features add to the answer (CORS, `RateLimit-*`, `x-cache`). */
   private extra: Record<string, string> | undefined;
-  /** A cache miss: the body's copy so far, for the cache once the answer ended (undefined past its limit). */
+  /** A cache miss: the body's copy, for the cache once the answer ended. */
   private filling: CacheFill | undefined;
 
   constructor(
@@ -140,7 +136,8 @@ export class FrontExchange implements Http1Handler, Due {
     this.leg = host.pickLeg(this.route);
     const policies = host.upstreams.policies;
     this.retry = this.route.retry === undefined ? undefined : policies.retryOf(this.route, this.leg);
-    this.guards = policies.guardsOf(this.leg);
+    const guards = policies.guardsOf(this.leg);
+    this.admission = guards === undefined ? undefined : new AttemptAdmission(guards);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
   }
@@ -187,7 +184,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.host.metrics?.cache(this.route.id, hit ? 'hit' : 'miss');
     if (hit === undefined) {
       this.extra!['x-cache'] = 'MISS';
-      this.filling = { cache, req, claims, chunks: [], bytes: 0 };
+      this.filling = new CacheFill(cache, req, claims);
       return false;
     }
     const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
@@ -252,9 +249,9 @@ export class FrontExchange implements Http1Handler, Due {
   private startAttempt(deadline: number, now: number): void {
     this.backoff = undefined;
     this.attempt++;
-    if (this.guards !== undefined) {
+    if (this.admission !== undefined) {
       try {
-        this.admit(this.guards);
+        this.admission.admit();
       } catch (rejection) {
         // The breaker is open or the bulkhead full: a 503 (or the fallback), never retried.
         this.attemptEnded(rejection);
@@ -264,7 +261,7 @@ export class FrontExchange implements Http1Handler, Due {
     if (deadline <= now) {
       // A retry's wait that ran late: admitted (as the pipeline admits before it looks at the
       // time), the attempt never runs; its admissions go back unused.
-      this.releaseGuards(undefined, false);
+      this.admission?.release(undefined, false);
       this.attemptEnded(deadlineExceeded(deadline));
       return;
     }
@@ -279,50 +276,6 @@ export class FrontExchange implements Http1Handler, Due {
     else this.timer = setTimeout(abortAtDeadline, left, this);
     this.sent = performance.now();
     this.dispatch();
-  }
-
-  /**
-   * Admits the attempt through the upstream's breaker, then its bulkhead, as the node:http
-   * path's pipeline does; throws the refusal (a breaker permit is handed back when the bulkhead
-   * refuses).
-   */
-  private admit(guards: UpstreamGuards): void {
-    const breaker = guards.breaker;
-    if (breaker !== undefined) {
-      // Times on the breaker's own clock: the end of a failed call may become its opening time.
-      this.admitted = breaker.clock.now();
-      this.permit = breaker.acquirePermission(this.admitted);
-    }
-    if (guards.bulkhead === undefined) return;
-    try {
-      guards.bulkhead.acquirePermission();
-    } catch (rejection) {
-      if (this.permit >= 0) guards.breaker!.releasePermission(this.permit);
-      this.permit = -1;
-      throw rejection;
-    }
-    this.slot = true;
-  }
-
-  /**
-   * Hands the attempt's admissions back, once: the bulkhead's slot, and the breaker's permit
-   * with the attempt's outcome (`error` undefined for an answer below 500), which the breaker
-   * classifies as on the node:http path, or unused when the attempt never `ran`.
-   */
-  private releaseGuards(error: unknown, ran = true): void {
-    const guards = this.guards;
-    if (guards === undefined) return;
-    if (this.slot) {
-      this.slot = false;
-      guards.bulkhead!.onComplete();
-    }
-    const permit = this.permit;
-    if (permit < 0) return;
-    this.permit = -1;
-    const breaker = guards.breaker!;
-    if (!ran) breaker.releasePermission(permit);
-    else if (error === undefined) breaker.onSuccess(permit, this.admitted, breaker.clock.now());
-    else breaker.onError(permit, this.admitted, breaker.clock.now(), error);
   }
 
   /**
@@ -412,11 +365,11 @@ export class FrontExchange implements Http1Handler, Due {
 
   private headArrived(statusCode: number, headers: IncomingHttpHeaders): void {
     this.settle(statusCode < 500);
-    if (statusCode < 500) this.releaseGuards(undefined);
+    if (statusCode < 500) this.admission?.release(undefined);
     else {
       // A failure for the breaker; the retry policy counts it as not retried (it is relayed).
       const failure = new UpstreamStatusFailure(statusCode);
-      this.releaseGuards(failure);
+      this.admission?.release(failure);
       this.retry?.decide(this.call!, this.attempt, failure, Date.now());
     }
     if (this.over) return;
@@ -431,13 +384,7 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
     if (this.over || this.discarded) return;
-    const filling = this.filling;
-    if (filling !== undefined) {
-      filling.bytes += chunk.length;
-      // The pool hands over chunks of its own (copied from the socket's read): kept as they are.
-      if (filling.bytes > filling.cache.maxEntryBytes) this.filling = undefined;
-      else filling.chunks.push(chunk);
-    }
+    this.filling?.add(chunk);
     if (!this.headWritten) {
       if (this.pending) this.pending.push(chunk);
       else this.pending = [chunk];
@@ -453,12 +400,9 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseEnd(): void {
     this.ended = true;
-    const filling = this.filling;
-    if (filling !== undefined && !this.discarded && !this.over) {
+    if (this.filling !== undefined && !this.discarded && !this.over) {
+      this.filling.store(this.status, this.upstreamHeaders!);
       this.filling = undefined;
-      const { cache, req, claims, chunks } = filling;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      cache.store(req, this.status, this.upstreamHeaders!, body, claims);
     }
     if (this.over || !this.headWritten) return;
     if (this.chunked) this.sink.write(LAST_CHUNK);
@@ -506,7 +450,7 @@ export class FrontExchange implements Http1Handler, Due {
    * is the failure's.
    */
   private attemptEnded(failure: unknown): void {
-    this.releaseGuards(failure);
+    this.admission?.release(failure);
     const retry = this.retry;
     if (retry !== undefined) {
       this.clearDeadline();
@@ -649,15 +593,6 @@ export class FrontExchange implements Http1Handler, Due {
     sink.uncork();
     this.complete();
   }
-}
-
-/** A cache miss being filled: the route's cache, the request's key parts, the body so far. */
-interface CacheFill {
-  readonly cache: ResponseCache;
-  readonly req: RequestLike;
-  readonly claims: Claims | undefined;
-  readonly chunks: Buffer[];
-  bytes: number;
 }
 
 /** Largest body written with its head as one string (latin1 keeps every byte as it is). */
