@@ -20,6 +20,7 @@ import type { RunningGateway } from '../start.js';
  */
 
 const HOST = 'host: gw.test\r\n';
+const ORIGIN = 'https://app.example.com';
 
 let up: BehaviourUpstream;
 let fast: RunningGateway;
@@ -36,6 +37,8 @@ beforeAll(async () => {
       { url: up.url },
       { cache: { ttl: '1m' }, responseHeaders: { add: { 'x-route': 'headered' } } },
     ),
+    route('corscached', { url: up.url }, { cache: { ttl: '1m' }, cors: { origins: [ORIGIN] } }),
+    route('badcors', { url: up.url }, { cache: { ttl: '1m' }, cors: { origins: [ORIGIN] } }),
   ];
   ({ fast, node } = await startGatewayPair({ routes }));
 });
@@ -52,6 +55,8 @@ interface Row {
   name: string;
   path: string;
   method?: string;
+  /** Header lines the client adds. */
+  headers?: string;
   status: number;
   /** The answer's `x-cache`. */
   cache: 'HIT' | 'MISS';
@@ -131,12 +136,53 @@ const rows: Row[] = [
     cache: 'HIT',
     check: (answer) => expect(headerOf(answer, 'x-route')).toBe('headered'),
   },
+  {
+    name: 'a route with CORS: the MISS carries its headers',
+    path: '/corscached/echo',
+    headers: `origin: ${ORIGIN}\r\n`,
+    status: 200,
+    cache: 'MISS',
+    check: (answer) => expect(headerOf(answer, 'access-control-allow-origin')).toBe(ORIGIN),
+  },
+  {
+    name: 'and so does the HIT',
+    path: '/corscached/echo',
+    headers: `origin: ${ORIGIN}\r\n`,
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => expect(headerOf(answer, 'access-control-allow-origin')).toBe(ORIGIN),
+  },
+  {
+    name: 'a body of exactly the entry limit (1 MiB) is stored',
+    path: '/cached/sized?n=1048576',
+    status: 200,
+    cache: 'MISS',
+  },
+  { name: '(and served)', path: '/cached/sized?n=1048576', status: 200, cache: 'HIT' },
+  { name: 'a 204 is stored', path: '/cached/204', status: 204, cache: 'MISS' },
+  { name: 'and served with the same head', path: '/cached/204', status: 204, cache: 'HIT' },
+  {
+    name: 'headers the answer names in Connection are not stored',
+    path: '/cached/hop',
+    status: 200,
+    cache: 'MISS',
+  },
+  {
+    name: 'nor served on a hit',
+    path: '/cached/hop',
+    status: 200,
+    cache: 'HIT',
+    check: (answer) => {
+      expect(headerOf(answer, 'x-drop')).toBeUndefined();
+      expect(headerOf(answer, 'x-kept')).toBe('yes');
+    },
+  },
 ];
 
 describe('cached routes on the fast-path front', () => {
   it.each(rows)('$name', async (row) => {
     const method = row.method ?? 'GET';
-    const answers = await differential({ fast, node }, request(row.path, method), {
+    const answers = await differential({ fast, node }, request(row.path, method, row.headers), {
       methods: [method],
       status: row.status,
       path: 'fast',
@@ -144,6 +190,48 @@ describe('cached routes on the fast-path front', () => {
     const answer = answered(answers.fast);
     expect(headerOf(answer, 'x-cache')).toBe(row.cache);
     row.check?.(answer, outcome(answer) as Outcome);
+  });
+
+  it('counts the same hits and misses on both gateways', async () => {
+    const name = 'flotilla_gateway_cache_lookups_total';
+    const [onFast, onNode] = await Promise.all([
+      fast.metrics.registry.getSingleMetricAsString(name),
+      node.metrics.registry.getSingleMetricAsString(name),
+    ]);
+    expect(onFast).toBe(onNode);
+    expect(onFast).toContain('result="hit"');
+  });
+
+  it('stores nothing of an answer the gateway replaced with a 502 (a head it could not write)', async () => {
+    // As front.test.ts does: a CORS header value that cannot be written (route files cannot hold one).
+    const restore: (() => void)[] = [];
+    for (const gateway of [fast, node]) {
+      const cors = gateway.gateway.featuresOf(gateway.gateway.routes.find((r) => r.id === 'badcors')!)!.cors!;
+      const original = cors.headers;
+      cors.headers = (req) => ({ ...original(req), 'access-control-expose-headers': 'x-a\u0001b' });
+      restore.push(() => {
+        cors.headers = original;
+      });
+    }
+    try {
+      for (const [name, gateway] of [
+        ['fast', fast],
+        ['node', node],
+      ] as const) {
+        for (let i = 0; i < 2; i++) {
+          const connection = await RawConnection.open(gateway.port);
+          connection.send(request('/badcors/echo', 'GET', `origin: ${ORIGIN}\r\n`));
+          const answer = await connection.response();
+          connection.destroy();
+          expect(answer === 'closed' ? 'closed' : answer.status, `${name} ${i}`).toBe(502);
+        }
+        const cache = gateway.gateway.featuresOf(gateway.gateway.routes.find((r) => r.id === 'badcors')!)!
+          .cache!;
+        expect(cache.stats().stores, name).toBe(0);
+      }
+    } finally {
+      for (const undo of restore) undo();
+    }
   });
 
   it('stores nothing of an answer whose client left before it ended', async () => {

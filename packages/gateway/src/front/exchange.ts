@@ -34,6 +34,7 @@ import {
 import { AttemptAdmission } from './admission.js';
 import { CacheFill } from './cache-fill.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
+import { DeferredAttempt } from './deferred-attempt.js';
 import type { FrontRequest } from './request-head.js';
 import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
 
@@ -79,6 +80,8 @@ export class FrontExchange implements Http1Handler, Due {
   nextDue: Due | undefined;
   dueList: DeadlineList | undefined;
   private controller: Http1Controller | undefined;
+  /** The attempt in flight while its pool has not started it (undici's): no controller yet. */
+  private deferred: DeferredAttempt | undefined;
   /**
    * The deadline's own timer when it is not one of a fixed length (a client's deadline earlier
    * than the route's, what is left of the request's deadline for a retry).
@@ -286,8 +289,14 @@ export class FrontExchange implements Http1Handler, Due {
   private dispatch(): void {
     const leg = this.leg;
     const upstreams = this.host.upstreams;
+    this.controller = undefined;
     if (leg.kind === 'url') {
-      upstreams.pool(leg.origin).dispatch(this.options!, this);
+      const pool = upstreams.pool(leg.origin);
+      if (leg.origin.startsWith('https:')) {
+        // undici starts the request once it has a connection (see DeferredAttempt).
+        this.deferred = new DeferredAttempt(this);
+        pool.dispatch(this.options!, this.deferred);
+      } else pool.dispatch(this.options!, this);
       return;
     }
     this.attempts ??= { tried: new Set(), body: NO_BODY, current: undefined };
@@ -330,7 +339,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.over = true;
     this.clearDeadline();
     if (this.backoff !== undefined) clearTimeout(this.backoff);
-    this.controller?.abort(clientClosed());
+    this.stopAttempt(clientClosed());
   }
 
   /**
@@ -339,9 +348,24 @@ export class FrontExchange implements Http1Handler, Due {
    */
   expire(): void {
     const deadline = this.deadline;
-    this.controller?.abort(
+    this.stopAttempt(
       this.perTryMs > 0 ? attemptTimedOut(this.route, this.perTryMs, deadline) : deadlineExceeded(deadline),
     );
+  }
+
+  /**
+   * Stops the attempt in flight with `reason`: through its controller (the pool then reports the
+   * error), or, when its pool has not started it yet, by letting it go and failing it now.
+   */
+  private stopAttempt(reason: Error): void {
+    const deferred = this.deferred;
+    if (deferred === undefined) {
+      this.controller?.abort(reason);
+      return;
+    }
+    this.deferred = undefined;
+    deferred.release(reason);
+    this.attemptFailedSafely(reason);
   }
 
   private clearDeadline(): void {
@@ -350,6 +374,7 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onRequestStart(controller: Http1Controller): void {
+    this.deferred = undefined;
     this.controller = controller;
   }
 
@@ -400,17 +425,19 @@ export class FrontExchange implements Http1Handler, Due {
 
   onResponseEnd(): void {
     this.ended = true;
-    if (this.filling !== undefined && !this.discarded && !this.over) {
-      this.filling.store(this.status, this.upstreamHeaders!);
-      this.filling = undefined;
-    }
-    if (this.over || !this.headWritten) return;
+    if (this.over || !this.headWritten) return; // flushHead stores and completes it
+    this.storeInCache();
     if (this.chunked) this.sink.write(LAST_CHUNK);
     this.complete();
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
-    // As in onResponseStart: the pool would swallow a fault and leave the client waiting.
+    this.deferred = undefined; // an attempt may fail before its pool started it
+    this.attemptFailedSafely(error);
+  }
+
+  /** As in onResponseStart: a fault here costs the connection (the pool would swallow it). */
+  private attemptFailedSafely(error: Error): void {
     try {
       this.attemptFailed(error);
     } catch (fault) {
@@ -508,6 +535,8 @@ export class FrontExchange implements Http1Handler, Due {
     this.chunked = framing === CHUNKED;
     const sink = this.sink;
     this.pending = undefined;
+    // The whole answer arrived with its head, which is written now: the cache may keep it.
+    if (this.ended) this.storeInCache();
     if (this.ended && this.pendingBytes <= ONE_WRITE_LIMIT) {
       // The whole answer is here and small: one string, one write (no cork, no writev).
       sink.write(head + bodyText(pending, this.chunked));
@@ -526,6 +555,18 @@ export class FrontExchange implements Http1Handler, Due {
       if (full) sink.onDrain(() => controller.resume());
       else controller.resume();
     }
+  }
+
+  /**
+   * A cache miss's answer ended and its head went to the client: the cache gets the copy. Never
+   * an answer the gateway replaced (an unrelayable head's 502) or whose client left, as on the
+   * node:http path, which stores only what it relayed whole.
+   */
+  private storeInCache(): void {
+    const filling = this.filling;
+    if (filling === undefined || this.discarded || this.over) return;
+    this.filling = undefined;
+    filling.store(this.status, this.upstreamHeaders!);
   }
 
   private writeBody(chunk: Buffer): boolean {

@@ -1,3 +1,4 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answered, differential, echoOf, frontStats } from '../fixtures/differential.js';
 import {
@@ -125,5 +126,115 @@ describe('https: targets on the fast-path front', () => {
       connection.destroy();
       await hanging.closed;
     }
+  });
+});
+
+/*
+ * A connection that takes longer than the route's deadline (a slow TLS handshake, a queued
+ * request): undici starts a request (`onRequestStart`) only once a connection writes it, so until
+ * then the front has no controller; the deadline and a client that leaves must still end the
+ * attempt, as on node:http.
+ */
+describe('https: targets whose connection is slow to come', () => {
+  const CONNECT_DELAY_MS = 800;
+  const relays: { server: Server; sockets: Set<Socket> }[] = [];
+  let slow: { fast: RunningGateway; node: RunningGateway };
+
+  /** A TCP relay to `port` that holds each new connection for `ms` before relaying it. */
+  async function delayedRelay(port: number, ms: number): Promise<string> {
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      sockets.add(client);
+      client.pause();
+      client.on('error', () => undefined);
+      setTimeout(() => {
+        if (client.destroyed) return;
+        const upstream = connect(port, '127.0.0.1');
+        sockets.add(upstream);
+        upstream.on('error', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      }, ms);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    relays.push({ server, sockets });
+    return `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+  }
+
+  beforeAll(async () => {
+    const routes = [
+      route('deadline', { url: await delayedRelay(tls.port, CONNECT_DELAY_MS) }, { timeout: '300ms' }),
+      route('hang', { url: await delayedRelay(tls.port, CONNECT_DELAY_MS) }, { timeout: '300ms' }),
+      route('leaves', { url: await delayedRelay(tls.port, CONNECT_DELAY_MS) }, { concurrency: 1 }),
+    ];
+    slow = await startGatewayPair({ routes, upstreamCa: ca.cert });
+  });
+
+  afterAll(async () => {
+    await Promise.all([slow?.fast.close(100), slow?.node.close(100)]);
+    for (const { server, sockets } of relays) {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** The status of the answer to GET `path`, or `closed`, or `no answer` within `waitMs`. */
+  async function statusOf(gateway: RunningGateway, path: string, waitMs = 3_000): Promise<number | string> {
+    const connection = await RawConnection.open(gateway.port);
+    try {
+      connection.send(get(path));
+      const answer = await Promise.race([
+        connection.response(),
+        sleep(waitMs).then(() => 'no answer' as const),
+      ]);
+      return answer === 'closed' || answer === 'no answer' ? answer : answer.status;
+    } finally {
+      connection.destroy();
+    }
+  }
+
+  it('504 when the deadline passes while the connection is being made', async () => {
+    const [fast, node] = await Promise.all([
+      statusOf(slow.fast, '/deadline/echo'),
+      statusOf(slow.node, '/deadline/echo'),
+    ]);
+    expect({ fast, node }).toEqual({ fast: 504, node: 504 });
+  });
+
+  it('504 at the deadline when the upstream then never answers', async () => {
+    const [fast, node] = await Promise.all([
+      statusOf(slow.fast, '/hang/hang?id=slow-fast'),
+      statusOf(slow.node, '/hang/hang?id=slow-node'),
+    ]);
+    expect({ fast, node }).toEqual({ fast: 504, node: 504 });
+  });
+
+  it('a client that leaves while connecting: nothing reaches the upstream, the bulkhead slot comes back', async () => {
+    const arrived: Record<string, boolean> = {};
+    const after: Record<string, number | string> = {};
+    for (const [name, gateway] of [
+      ['fast', slow.fast],
+      ['node', slow.node],
+    ] as const) {
+      let came = false;
+      void tls.hanging(`leaves-${name}`).arrived.then(() => {
+        came = true;
+      });
+      const connection = await RawConnection.open(gateway.port);
+      connection.send(get(`/leaves/hang?id=leaves-${name}`));
+      await sleep(100);
+      connection.destroy(); // long before the relay lets the connection through
+      await sleep(CONNECT_DELAY_MS + 500);
+      arrived[name] = came;
+      // concurrency: 1 — the next request needs the slot the first one held.
+      after[name] = await statusOf(gateway, '/leaves/echo');
+    }
+    expect(arrived).toEqual({ fast: false, node: false });
+    expect(after).toEqual({ fast: 200, node: 200 });
   });
 });

@@ -4,7 +4,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { badConfig, checkConfig } from '../auth/config.js';
 import type { Claims } from '../auth/outcome.js';
 import { headerValue, type RequestLike } from '../auth/request.js';
-import { headerObject } from '../proxy/headers.js';
+import { connectionTokens, headerObject } from '../proxy/headers.js';
 import { parseCacheControl } from './cache-control.js';
 import { LruBytes } from './lru.js';
 
@@ -75,7 +75,9 @@ const UNSTORED_HEADERS = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
+  'proxy-authentication-info',
   'proxy-authorization',
+  'proxy-connection',
   'te',
   'trailer',
   'transfer-encoding',
@@ -167,10 +169,13 @@ export class ResponseCache {
     if (freshMs <= 0) return false;
     // Inherits nothing: an upstream header named `__proto__` or `constructor` is kept as a header.
     const kept = headerObject<Record<string, string | string[]>>();
+    // RFC 9111 §3.1: nor the headers the answer's `Connection` names (for its hop only).
+    const hopOnly = connectionTokens(headers.connection as string | string[] | undefined);
     let headerBytes = 0;
     for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined || UNSTORED_HEADERS.has(name.toLowerCase())) continue;
-      kept[name.toLowerCase()] = typeof value === 'number' ? String(value) : value;
+      const lower = name.toLowerCase();
+      if (value === undefined || UNSTORED_HEADERS.has(lower) || hopOnly?.has(lower)) continue;
+      kept[lower] = typeof value === 'number' ? String(value) : value;
       headerBytes += name.length + String(value).length;
     }
     const now = this.clock.now();
