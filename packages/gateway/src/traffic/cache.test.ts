@@ -34,6 +34,34 @@ describe('ResponseCache', () => {
     expect(c.stats()).toMatchObject({ hits: 2, misses: 2, stores: 1 });
   });
 
+  it('keeps no header for one hop only: hop-by-hop, Proxy-*, and those Connection names', () => {
+    const { cache: c } = cache();
+    const headers = {
+      connection: 'x-drop',
+      'x-drop': '1',
+      'keep-alive': 'timeout=5',
+      'proxy-status': 'upstream; error=none',
+      'proxy-x': 'secret',
+      'x-kept': 'yes',
+    };
+    expect(c.store(get('/hop'), 200, headers, body('hop'))).toBe(true);
+    expect(c.lookup(get('/hop'))?.headers).toEqual({ 'x-kept': 'yes', age: '0', 'x-cache': 'HIT' });
+  });
+
+  it('keeps a body in a block of its own, not a view into a larger one', () => {
+    const { cache: c } = cache();
+    const slab = Buffer.from('....body....');
+    const view = slab.subarray(4, 8);
+    expect(c.store(get('/view'), 200, {}, view)).toBe(true);
+    const stored = c.lookup(get('/view'))!.body;
+    expect(stored.toString()).toBe('body');
+    expect(stored.buffer.byteLength).toBe(4);
+    // A body that is its whole block is kept as it is.
+    const whole = Buffer.alloc(8, 1);
+    c.store(get('/whole'), 200, {}, whole);
+    expect(c.lookup(get('/whole'))!.body).toBe(whole);
+  });
+
   it('keeps upstream headers named like Object members (__proto__, constructor) on a hit', () => {
     const { cache: c } = cache();
     // As the response parser gives them: own properties, repeated ones as arrays.

@@ -4,7 +4,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { badConfig, checkConfig } from '../auth/config.js';
 import type { Claims } from '../auth/outcome.js';
 import { headerValue, type RequestLike } from '../auth/request.js';
-import { connectionTokens, headerObject } from '../proxy/headers.js';
+import { connectionTokens, headerObject, isHopByHop } from '../proxy/headers.js';
 import { parseCacheControl } from './cache-control.js';
 import { LruBytes } from './lru.js';
 
@@ -169,12 +169,13 @@ export class ResponseCache {
     if (freshMs <= 0) return false;
     // Inherits nothing: an upstream header named `__proto__` or `constructor` is kept as a header.
     const kept = headerObject<Record<string, string | string[]>>();
-    // RFC 9111 §3.1: nor the headers the answer's `Connection` names (for its hop only).
+    // RFC 9111 §3.1: no header for one hop only (hop-by-hop, `Proxy-*`, those `Connection`
+    // names), which a miss does not relay either.
     const hopOnly = connectionTokens(headers.connection as string | string[] | undefined);
     let headerBytes = 0;
     for (const [name, value] of Object.entries(headers)) {
       const lower = name.toLowerCase();
-      if (value === undefined || UNSTORED_HEADERS.has(lower) || hopOnly?.has(lower)) continue;
+      if (value === undefined || UNSTORED_HEADERS.has(lower) || isHopByHop(lower, hopOnly)) continue;
       kept[lower] = typeof value === 'number' ? String(value) : value;
       headerBytes += name.length + String(value).length;
     }
@@ -182,11 +183,14 @@ export class ResponseCache {
     const primary = this.primaryKey(req, claims);
     const key = variantKey(primary, names, req);
     this.lru.set(primary, { size: primary.length + names.join().length + 64, names });
+    // A view into a larger block (Node's 8 KiB buffer pool, a socket read) would keep all of it
+    // alive for as long as the entry lives, unseen by the byte bound: an entry owns its bytes.
+    const own = body.byteLength === body.buffer.byteLength ? body : ownCopy(body);
     const stored = this.lru.set(key, {
       size: body.length + headerBytes + key.length + 128,
       status,
       headers: kept,
-      body,
+      body: own,
       storedAt: now,
       initialAge,
       expiresAt: now + freshMs,
@@ -236,4 +240,11 @@ export function parseSize(value: string | number): number {
   if (typeof value === 'number') return value;
   const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(value.trim())!;
   return Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]!;
+}
+
+/** `body`'s bytes in a block of their own (not a view into a larger one). */
+function ownCopy(body: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  body.copy(copy);
+  return copy;
 }
