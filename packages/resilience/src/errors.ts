@@ -59,6 +59,24 @@ export class DeadlineExceededError extends TimeoutError {
   static override readonly defaultRetryable = true;
 }
 
+/**
+ * The error of an attempt that ran out of time: its timeout policy's (`timeout`, retryable: a
+ * later attempt may still finish in time), or the caller's `deadline` (not retryable: no later
+ * attempt can finish before it). What the pipeline raises; exported for callers that run their
+ * attempts themselves (the gateway's fast path).
+ */
+export function timedOut(
+  deadline: number,
+  timeout?: { readonly name: string; readonly ms: number },
+): DeadlineExceededError {
+  if (timeout !== undefined) {
+    return new DeadlineExceededError(`${timeout.name}: attempt timed out after ${timeout.ms} ms`, {
+      data: { policy: timeout.name, timeoutMs: timeout.ms, deadline },
+    });
+  }
+  return new DeadlineExceededError(`deadline ${deadline} exceeded`, { retryable: false, data: { deadline } });
+}
+
 /** The attempt was abandoned on purpose (the losing attempt of a hedge). Never a failure. */
 export class CancelledError extends FlotillaError {
   static override readonly defaultCode = 'CANCELLED';

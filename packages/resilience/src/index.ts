@@ -57,6 +57,7 @@ export {
   isDeadlineExceededError,
   isRateLimitedError,
   RateLimitedError,
+  timedOut,
 } from './errors.js';
 export type {
   CircuitState,

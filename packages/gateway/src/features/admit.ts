@@ -102,21 +102,42 @@ export class Admission {
     if (res.destroyed) return;
     const applies = cache?.applies(req) === true;
     if (applies) {
-      const hit = cache!.lookup(req, claims);
-      this.metrics?.cache(match.route.id, hit ? 'hit' : 'miss');
+      const hit = this.fromCache(cache!, req, match.route, claims, extra, requestId);
       if (hit) {
-        const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
-        headers[Headers.requestId] = requestId;
-        withExtra(headers, extra);
-        if (match.route.responseHeaders) applyHeaderOps(headers, match.route.responseHeaders);
-        res.writeHead(hit.status, applySecureHeaders(headers) as Record<string, string | string[]>);
+        res.writeHead(hit.status, hit.headers as Record<string, string | string[]>);
         res.end(req.method === 'HEAD' ? undefined : hit.body);
         return;
       }
-      extra['x-cache'] = 'MISS';
     }
     const admitted: Admitted = { extra, principal, claims, cache: applies ? cache : undefined, req };
     this.onAdmitted(req, res, match, requestId, pathname, search, admitted);
+  }
+
+  /**
+   * Looks the request up in the route's cache, counting the hit or miss: a hit's answer with the
+   * headers to write (its own, the request id, `extra`, the route's header operations, the secure
+   * headers), or undefined after marking the answer to come `x-cache: MISS` in `extra`. The
+   * node:http path and the fast-path front both call this.
+   */
+  fromCache(
+    cache: ResponseCache,
+    req: RequestLike,
+    route: CompiledRoute,
+    claims: Claims | undefined,
+    extra: Record<string, string>,
+    requestId: string,
+  ): { status: number; headers: HeaderRecord; body: Buffer } | undefined {
+    const hit = cache.lookup(req, claims);
+    this.metrics?.cache(route.id, hit ? 'hit' : 'miss');
+    if (hit === undefined) {
+      extra['x-cache'] = 'MISS';
+      return undefined;
+    }
+    const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
+    headers[Headers.requestId] = requestId;
+    withExtra(headers, extra);
+    if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+    return { status: hit.status, headers: applySecureHeaders(headers), body: hit.body };
   }
 
   /**

@@ -183,18 +183,12 @@ export class FrontExchange implements Http1Handler, Due {
    * of its body is kept for `cache.store` if it ends within the cache's entry limit.
    */
   private fromCache(cache: ResponseCache, req: RequestLike, claims: Claims | undefined): boolean {
-    const hit = cache.lookup(req, claims);
-    this.host.metrics?.cache(this.route.id, hit ? 'hit' : 'miss');
+    const hit = this.host.admission.fromCache(cache, req, this.route, claims, this.extra!, this.requestId);
     if (hit === undefined) {
-      this.extra!['x-cache'] = 'MISS';
       this.filling = new CacheFill(cache, req, claims);
       return false;
     }
-    const headers: HeaderRecord = { ...hit.headers, 'content-length': String(hit.body.length) };
-    headers[Headers.requestId] = this.requestId;
-    withExtra(headers, this.extra!);
-    if (this.route.responseHeaders) applyHeaderOps(headers, this.route.responseHeaders);
-    this.answer(hit.status, applySecureHeaders(headers), hit.body);
+    this.answer(hit.status, hit.headers, hit.body);
     return true;
   }
 
@@ -291,12 +285,7 @@ export class FrontExchange implements Http1Handler, Due {
     const upstreams = this.host.upstreams;
     this.controller = undefined;
     if (leg.kind === 'url') {
-      const pool = upstreams.pool(leg.origin);
-      if (leg.origin.startsWith('https:')) {
-        // undici starts the request once it has a connection (see DeferredAttempt).
-        this.deferred = new DeferredAttempt(this);
-        pool.dispatch(this.options!, this.deferred);
-      } else pool.dispatch(this.options!, this);
+      this.dispatchTo(upstreams.pool(leg.origin));
       return;
     }
     this.attempts ??= { tried: new Set(), body: NO_BODY, current: undefined };
@@ -316,7 +305,16 @@ export class FrontExchange implements Http1Handler, Due {
       this.attemptFailed(error as Error); // a host that makes no URL: a failed attempt
       return;
     }
-    pool.dispatch(this.options!, this);
+    this.dispatchTo(pool);
+  }
+
+  private dispatchTo(pool: UpstreamPool): void {
+    if (pool.startsAtOnce) pool.dispatch(this.options!, this);
+    else {
+      // Undici's (https:) starts the request once it has a connection (see DeferredAttempt).
+      this.deferred = new DeferredAttempt(this);
+      pool.dispatch(this.options!, this.deferred);
+    }
   }
 
   /** The next attempt, after the retry policy's wait (unless the client left meanwhile). */

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Headers } from '@flotilla/core';
-import { DeadlineExceededError, parseDeadline } from '@flotilla/resilience';
+import { type DeadlineExceededError, parseDeadline, timedOut } from '@flotilla/resilience';
 import type { CompiledRoute } from '../routes/compile.js';
 import type { AttemptState } from '../upstreams/upstreams.js';
 
@@ -44,7 +44,7 @@ export function abortAtDeadline(state: AttemptState, deadline: number): void {
 
 /** The error of a passed deadline, as the timeout policy gives it (a 504 upstream of here). */
 export function deadlineExceeded(deadline: number): DeadlineExceededError {
-  return new DeadlineExceededError(`deadline ${deadline} exceeded`, { retryable: false, data: { deadline } });
+  return timedOut(deadline);
 }
 
 /**
@@ -56,10 +56,7 @@ export function attemptTimedOut(
   timeoutMs: number,
   deadline: number,
 ): DeadlineExceededError {
-  const policy = `${route.id} timeout`;
-  return new DeadlineExceededError(`${policy}: attempt timed out after ${timeoutMs} ms`, {
-    data: { policy, timeoutMs, deadline },
-  });
+  return timedOut(deadline, { name: `${route.id} timeout`, ms: timeoutMs });
 }
 
 /**

@@ -87,11 +87,7 @@ export class UpstreamPolicies {
    * timeout. No retry: a leg answers with its fallback instead, within the route's deadline.
    */
   legPipeline(route: CompiledRoute, leg: Upstream, name: string, timeoutMs: number): Policy {
-    let byLeg = this.pipelines.get(route);
-    if (!byLeg) {
-      byLeg = new Map();
-      this.pipelines.set(route, byLeg);
-    }
+    const byLeg = perRoute(this.pipelines, route);
     const key = `${leg.key}\0${name}`;
     let pipeline = byLeg.get(key);
     if (pipeline) return pipeline;
@@ -117,11 +113,7 @@ export class UpstreamPolicies {
    */
   retryOf(route: CompiledRoute, leg: Upstream): Retry | undefined {
     if (route.retry === undefined || route.retry.attempts === 0) return undefined;
-    let byLeg = this.retries.get(route);
-    if (!byLeg) {
-      byLeg = new Map();
-      this.retries.set(route, byLeg);
-    }
+    const byLeg = perRoute(this.retries, route);
     let policy = byLeg.get(leg.key);
     if (policy) return policy;
     policy = retry({
@@ -139,11 +131,7 @@ export class UpstreamPolicies {
 
   /** The pipeline a route uses for one of its upstreams: retry → breaker → bulkhead → timeout. */
   pipeline(route: CompiledRoute, leg: Upstream): Policy {
-    let byLeg = this.pipelines.get(route);
-    if (!byLeg) {
-      byLeg = new Map();
-      this.pipelines.set(route, byLeg);
-    }
+    const byLeg = perRoute(this.pipelines, route);
     let pipeline = byLeg.get(leg.key);
     if (pipeline) return pipeline;
     const guards = this.guards.get(leg.key);
@@ -157,4 +145,14 @@ export class UpstreamPolicies {
     byLeg.set(leg.key, pipeline);
     return pipeline;
   }
+}
+
+/** The map of `route` in `maps`, made on first use. */
+function perRoute<T>(maps: WeakMap<CompiledRoute, Map<string, T>>, route: CompiledRoute): Map<string, T> {
+  let byLeg = maps.get(route);
+  if (!byLeg) {
+    byLeg = new Map();
+    maps.set(route, byLeg);
+  }
+  return byLeg;
 }

@@ -32,6 +32,12 @@ export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
  * in-cluster case; see the README's *Benchmark* for why), undici's `Pool` for `https:` ones.
  */
 export interface UpstreamPool {
+  /**
+   * Whether `dispatch` starts the request (the handler's `onRequestStart`, with the controller
+   * that aborts it) before it returns: the gateway's pool does; undici's starts a request only
+   * once it has a connection for it.
+   */
+  readonly startsAtOnce: boolean;
   dispatch(options: Http1DispatchOptions, handler: Http1Handler): boolean;
   close(): Promise<void>;
 }
@@ -254,6 +260,7 @@ function httpsPool(
     connect: tlsOptionsFor(upstreamCa),
   });
   return {
+    startsAtOnce: false,
     // The exchange implements the part of undici's handler API that both pools call.
     dispatch: (options, handler) =>
       pool.dispatch(options as Dispatcher.DispatchOptions, handler as Dispatcher.DispatchHandler),

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '@flotilla/core';
 import { deadlineContext, runUnderDeadline } from '../deadline.js';
-import { DeadlineExceededError } from '../errors.js';
+import { type DeadlineExceededError, timedOut } from '../errors.js';
 import { type CallContext, type CancelListener, type ExpiryOwner, NONE } from './context.js';
 import { DeadlineList } from './deadline-list.js';
 import {
@@ -35,19 +35,13 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   );
 }
 
-/** The error of an attempt that ran out of time. */
+/** The error of an attempt that ran out of time: its timeout's when `own`, else the caller's deadline's. */
 function deadlineError(
   timeout: TimeoutStage | undefined,
   own: boolean,
   deadline: number,
 ): DeadlineExceededError {
-  if (own && timeout !== undefined) {
-    return new DeadlineExceededError(`${timeout.name}: attempt timed out after ${timeout.ms} ms`, {
-      data: { policy: timeout.name, timeoutMs: timeout.ms, deadline },
-    });
-  }
-  // The caller's deadline: no later attempt can finish before it, so this is not retryable.
-  return new DeadlineExceededError(`deadline ${deadline} exceeded`, { retryable: false, data: { deadline } });
+  return timedOut(deadline, own ? timeout : undefined);
 }
 
 /**

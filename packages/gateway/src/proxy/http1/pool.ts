@@ -77,6 +77,8 @@ const REQUEST_CONTEXT = Object.freeze({});
  * (no pipelining); free sockets are reused last-in first-out, so the least used ones time out.
  */
 export class Http1Pool {
+  /** `dispatch` calls the handler's `onRequestStart` before it returns (see `UpstreamPool`). */
+  readonly startsAtOnce = true;
   readonly keepAliveTimeout: number;
   /** Maintained by connections; read through `stats`. */
   connectedCount = 0;
