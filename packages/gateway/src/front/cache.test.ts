@@ -241,7 +241,9 @@ describe('cached routes on the fast-path front', () => {
     ] as const) {
       const connection = await RawConnection.open(gateway.port);
       // 16 MB streamed with backpressure (the pool pauses while the client's socket is full); the
-      // client reads nothing and leaves once the upstream started sending.
+      // client reads nothing (its socket paused: reading, a fast machine moved all 16 MB in less
+      // than the 100 ms) and leaves once the upstream started sending.
+      connection.socket.pause();
       connection.send(request('/roomy/huge?leaves'));
       await new Promise((resolve) => setTimeout(resolve, 100));
       connection.destroy();

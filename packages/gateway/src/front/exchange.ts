@@ -105,6 +105,10 @@ export class FrontExchange implements Http1Handler, Due {
   private pending: Buffer[] | undefined;
   private pendingBytes = 0;
   private headWritten = false;
+  /** The head arrived and waits for the end of the pool's read (see `UpstreamPool.endsReads`). */
+  private headDue = false;
+  /** The attempt's pool calls `onReadEnd`. */
+  private readsEnd = false;
   private chunked = false;
   private ended = false;
   /** The answer is complete, or the client is gone: nothing more is written. */
@@ -309,6 +313,7 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   private dispatchTo(pool: UpstreamPool): void {
+    this.readsEnd = pool.endsReads;
     if (pool.startsAtOnce) pool.dispatch(this.options!, this);
     else {
       // Undici's (https:) starts the request once it has a connection (see DeferredAttempt).
@@ -401,8 +406,10 @@ export class FrontExchange implements Http1Handler, Due {
     this.status = statusCode;
     this.upstreamHeaders = headers;
     // After the bytes being parsed now, which often hold the whole body: then head and body
-    // leave in one write.
-    process.nextTick(writeHead, this);
+    // leave in one write. The gateway's pool says when its read is over (`onReadEnd`, or the
+    // answer's end); with undici's, the next tick.
+    if (this.readsEnd) this.headDue = true;
+    else process.nextTick(writeHead, this);
   }
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
@@ -421,8 +428,19 @@ export class FrontExchange implements Http1Handler, Due {
     }
   }
 
+  onReadEnd(): void {
+    if (!this.headDue) return;
+    this.headDue = false;
+    writeHead(this);
+  }
+
   onResponseEnd(): void {
     this.ended = true;
+    if (this.headDue) {
+      this.headDue = false;
+      writeHead(this); // with the whole body: it stores and completes the answer
+      return;
+    }
     if (this.over || !this.headWritten) return; // flushHead stores and completes it
     this.storeInCache();
     if (this.chunked) this.sink.write(LAST_CHUNK);
@@ -665,7 +683,8 @@ const NO_ATTEMPT: AttemptState = Object.freeze({
 });
 
 function writeHead(exchange: FrontExchange): void {
-  // From process.nextTick: a fault here would end the process, so it costs the connection.
+  // From process.nextTick, where a fault would end the process, or from the pool, which would
+  // swallow it: it costs the connection.
   try {
     exchange.flushHead();
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { charTable, foldName, headerName, TOKEN_CHARS } from '../proxy/chars.js';
 import { headerObject } from '../proxy/headers.js';
 
 /**
@@ -13,19 +14,11 @@ export interface FrontRequest {
   readonly close: boolean;
 }
 
-function table(accepts: (code: number) => boolean): Uint8Array {
-  const codes = new Uint8Array(256);
-  for (let code = 0; code < 256; code++) codes[code] = accepts(code) ? 1 : 0;
-  return codes;
-}
-
 const isAlphaNum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-/** Characters of a header name (an RFC 9110 token). */
-const TOKEN = table((c) => isAlphaNum(c) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c)));
 /** Characters of an origin-form target the fast path takes: RFC 3986's path and query characters. */
-const TARGET = table((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(c)));
+const TARGET = charTable((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(c)));
 /** Characters of a header value the fast path takes: visible ASCII, space and tab. */
-const VALUE = table((c) => c === 9 || (c >= 32 && c < 127));
+const VALUE = charTable((c) => c === 9 || (c >= 32 && c < 127));
 
 /** Headers after which node:http, not the fast path, answers: bodies, upgrades, `Expect`. */
 const HANDED_OFF = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', '__proto__']);
@@ -64,10 +57,15 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     at += 2;
     if (++lines > MAX_HEADER_LINES) return undefined;
     const nameStart = at;
-    while (at < text.length && TOKEN[text.charCodeAt(at)] === 1) at++;
+    let hash = 0;
+    let c = text.charCodeAt(at);
+    while (TOKEN_CHARS[c] === 1) {
+      hash = foldName(hash, c);
+      c = text.charCodeAt(++at);
+    }
     // No empty name, no space before the colon, no obs-fold (a line starting with a space).
-    if (at === nameStart || text.charCodeAt(at) !== 58 /* : */) return undefined;
-    const name = text.slice(nameStart, at).toLowerCase();
+    if (at === nameStart || c !== 58 /* : */) return undefined;
+    const name = headerName(text, nameStart, at, hash);
     at++;
     let valueStart = at;
     while (at < text.length && VALUE[text.charCodeAt(at)] === 1) at++;

@@ -38,6 +38,11 @@ export interface UpstreamPool {
    * once it has a connection for it.
    */
   readonly startsAtOnce: boolean;
+  /**
+   * Whether the pool calls the handler's `onReadEnd` after each read of a response that did not
+   * end it: the gateway's pool does; undici's does not.
+   */
+  readonly endsReads: boolean;
   dispatch(options: Http1DispatchOptions, handler: Http1Handler): boolean;
   close(): Promise<void>;
 }
@@ -261,6 +266,7 @@ function httpsPool(
   });
   return {
     startsAtOnce: false,
+    endsReads: false,
     // The exchange implements the part of undici's handler API that both pools call.
     dispatch: (options, handler) =>
       pool.dispatch(options as Dispatcher.DispatchOptions, handler as Dispatcher.DispatchHandler),

@@ -25,6 +25,8 @@ export class Connection implements ResponseSink {
   error: Error | null = null;
   keepAliveMs: number;
   private idleTimer: NodeJS.Timeout | null = null;
+  /** When the connection last became idle (`Date.now()`). */
+  private idleSince = 0;
   private connectTimer: NodeJS.Timeout | null;
 
   constructor(
@@ -89,16 +91,24 @@ export class Connection implements ResponseSink {
     }
   }
 
-  /** Makes the connection free: reading (to notice the peer closing it) and unref'd. */
+  /**
+   * Makes the connection free: reading (to notice the peer closing it) and unref'd. Its idle
+   * timer is not moved per request: it notes when the connection went idle, and the timer, when
+   * it fires, closes it or waits for what is left (a timer refreshed on every request cost more
+   * than the request's upstream head).
+   */
   makeIdle(): void {
     this.idle = true;
+    this.idleSince = Date.now();
     const socket = this.socket;
-    socket.resume();
+    if (socket.isPaused()) socket.resume();
     socket.unref();
-    if (this.idleTimer === null) {
-      this.idleTimer = setTimeout(this.onIdleTimeout, this.keepAliveMs);
-      this.idleTimer.unref();
-    } else this.idleTimer.refresh();
+    if (this.idleTimer === null) this.armIdleTimer(this.keepAliveMs);
+  }
+
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(this.onIdleTimeout, ms);
+    this.idleTimer.unref();
   }
 
   /** Lowers the idle time to the upstream's hint; false when the hint leaves no time at all. */
@@ -187,7 +197,14 @@ export class Connection implements ResponseSink {
       this.pool.fail(request, parser.error!);
       return;
     }
-    if (!parser.finished) return;
+    if (!parser.finished) {
+      try {
+        request.handler.onReadEnd?.(request);
+      } catch (error) {
+        this.pool.fail(request, error instanceof Error ? error : new Error(String(error)));
+      }
+      return;
+    }
     // Reused only when nothing is left over: not a byte past the response, none of the request.
     let reusable = parser.keepAlive && offset === chunk.length && request.bodySent && !request.closeRequested;
     if (reusable && parser.keepAliveHint !== -1) reusable = this.applyKeepAliveHint(parser.keepAliveHint);
@@ -224,7 +241,11 @@ export class Connection implements ResponseSink {
   };
 
   private readonly onIdleTimeout = (): void => {
-    if (this.idle) this.destroy();
+    this.idleTimer = null;
+    if (!this.idle) return; // busy: the next makeIdle arms it again
+    const left = this.idleSince + this.keepAliveMs - Date.now();
+    if (left > 0) this.armIdleTimer(left);
+    else this.destroy();
   };
 
   private readonly onConnectTimeout = (): void => {

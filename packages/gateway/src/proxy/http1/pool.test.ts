@@ -32,6 +32,8 @@ async function rawServer(respond: ConstructorParameters<typeof RawServer>[0]): P
   return raw;
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 function pool(origin: string, options: Partial<Http1PoolOptions> = {}): Http1Pool {
   const p = new Http1Pool(origin, { keepAliveTimeout: 4000, ...options });
   cleanups.push(() => p.destroy());
@@ -119,6 +121,44 @@ describe('Http1Pool keep-alive', () => {
     expect(p.stats).toMatchObject({ connected: 0, free: 0 });
     await send(p);
     expect(up.connections).toBe(2);
+  });
+
+  it('times the idle period from the socket’s last request, not its first', async () => {
+    const up = await httpServer((_req, res) => res.end('x'));
+    const p = pool(up.origin, { keepAliveTimeout: 1000 });
+    await send(p);
+    await sleep(600);
+    await send(p);
+    const freeAgain = Date.now();
+    // 1.2 s after the first request, 0.6 s after the second: still open, and reused.
+    await sleep(600);
+    expect(up.closed).toBe(0);
+    await send(p);
+    expect(up.connections).toBe(1);
+    await until(() => up.closed === 1);
+    // About 1 s after the last request (timed from the first, it would be 0.4 s).
+    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(900);
+    expect(p.stats).toMatchObject({ connected: 0, free: 0 });
+  });
+
+  it('times a socket that was busy when its idle timer ran out from when it was free again', async () => {
+    const up = await httpServer((req, res) => {
+      if (req.url === '/long') setTimeout(() => res.end('late'), 900);
+      else res.end('x');
+    });
+    const p = pool(up.origin, { keepAliveTimeout: 600 });
+    await send(p);
+    // Busy from 0.1 s to 1 s: the timer armed at the first request runs out meanwhile.
+    await sleep(100);
+    await send(p, { path: '/long' });
+    const freeAgain = Date.now();
+    await sleep(300);
+    expect(up.closed).toBe(0);
+    expect(p.stats.free).toBe(1);
+    await until(() => up.closed === 1);
+    // About 0.6 s after it was free again (timed from the first request, at once).
+    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(500);
+    expect(up.connections).toBe(1);
   });
 
   it('drops a free socket the upstream closed and uses a new one', async () => {

@@ -52,6 +52,12 @@ export interface Http1Handler {
   ): void;
   onResponseData?(controller: Http1Controller, chunk: Buffer): void;
   onResponseEnd?(controller: Http1Controller, trailers: IncomingHttpHeaders): void;
+  /**
+   * Not undici's: a read from the socket brought part of the response and did not end it (its
+   * `onResponseStart`/`onResponseData` calls are over). A handler that holds back what it got
+   * writes it now, once per read, instead of on a later tick.
+   */
+  onReadEnd?(controller: Http1Controller): void;
   onResponseError?(controller: Http1Controller, error: Error): void;
 }
 
@@ -79,6 +85,8 @@ const REQUEST_CONTEXT = Object.freeze({});
 export class Http1Pool {
   /** `dispatch` calls the handler's `onRequestStart` before it returns (see `UpstreamPool`). */
   readonly startsAtOnce = true;
+  /** Handlers hear `onReadEnd` after each read that did not end their response. */
+  readonly endsReads = true;
   readonly keepAliveTimeout: number;
   /** Maintained by connections; read through `stats`. */
   connectedCount = 0;

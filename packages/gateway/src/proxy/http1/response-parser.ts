@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { charTable, foldName, headerName, TOKEN_CHARS } from '../chars.js';
 import { headerObject } from '../headers.js';
 import { Http1Error, protocolError } from './errors.js';
 import { TOKEN } from './request-head.js';
@@ -9,11 +10,12 @@ export interface ResponseSink {
   onBody(chunk: Buffer): boolean;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 /** Control characters other than HTAB are not allowed in a field value. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Bytes of a field value or reason phrase: all but control characters (HTAB is one) and DEL. */
+const FIELD_VALUE_CHARS = charTable((c) => c === 0x09 || (c >= 0x20 && c !== 0x7f));
+const CONTENT_LENGTH = /^\d{1,15}$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
 const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -45,6 +47,25 @@ function hexValue(byte: number): number {
 function listHas(lower: string, token: string): boolean {
   for (const item of lower.split(',')) if (item.trim() === token) return true;
   return false;
+}
+
+/**
+ * The status code of the status line `text` starts with (`lineEnd` is where it ends): RFC 9112's
+ * `HTTP/1.x DDD[ reason]`, the reason without control characters. -1 for anything else.
+ */
+function statusCodeOf(text: string, lineEnd: number): number {
+  if (lineEnd < 12 || !text.startsWith('HTTP/1.')) return -1;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 0x30 && minor !== 0x31) || text.charCodeAt(8) !== 0x20) return -1;
+  const hundreds = text.charCodeAt(9) - 0x30;
+  const tens = text.charCodeAt(10) - 0x30;
+  const ones = text.charCodeAt(11) - 0x30;
+  if (hundreds < 1 || hundreds > 9 || tens < 0 || tens > 9 || ones < 0 || ones > 9) return -1;
+  if (lineEnd > 12) {
+    if (text.charCodeAt(12) !== 0x20) return -1;
+    for (let i = 13; i < lineEnd; i++) if (FIELD_VALUE_CHARS[text.charCodeAt(i)] !== 1) return -1;
+  }
+  return hundreds * 100 + tens * 10 + ones;
 }
 
 /**
@@ -288,16 +309,15 @@ export class ResponseParser {
   private parseHead(): boolean {
     const text = this.blockText;
     const lineEnd = text.indexOf('\r\n');
-    const status = STATUS_LINE.exec(text.slice(0, lineEnd));
-    if (status === null) {
+    const statusCode = statusCodeOf(text, lineEnd);
+    if (statusCode === -1) {
       this.fail(
         'HPE_INVALID_STATUS',
         `invalid status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 80)))}`,
       );
       return false;
     }
-    const http10 = status[1] === '0';
-    const statusCode = Number(status[2]);
+    const http10 = text.charCodeAt(7) === 0x30;
     // Inheriting nothing: `constructor` or `__proto__` from the upstream is a header.
     const headers = headerObject<Record<string, string | string[]>>();
     let contentLength = -1;
@@ -306,38 +326,35 @@ export class ResponseParser {
     let close = false;
     let keepAlive = false;
     let keepAliveHeader = '';
+    // Each line is scanned once, a table read per character: the name up to its colon, then the
+    // value up to CR LF (the block ends with one, so every scan stops inside it).
     let start = lineEnd + 2;
     while (start < text.length) {
-      const end = text.indexOf('\r\n', start);
-      const colon = text.indexOf(':', start);
-      if (colon === -1 || colon > end) {
-        const first = text.charCodeAt(start);
-        this.fail(
-          'HPE_INVALID_HEADER',
-          first === 0x20 || first === 0x09 ? 'obsolete line folding' : 'header line without a colon',
-        );
+      let at = start;
+      let hash = 0;
+      let c = text.charCodeAt(at);
+      while (TOKEN_CHARS[c] === 1) {
+        hash = foldName(hash, c);
+        c = text.charCodeAt(++at);
+      }
+      if (at === start || c !== 0x3a) return this.badLine(text, start);
+      const colon = at;
+      c = text.charCodeAt(++at);
+      while (c === 0x20 || c === 0x09) c = text.charCodeAt(++at);
+      const valueStart = at;
+      while (FIELD_VALUE_CHARS[c] === 1) c = text.charCodeAt(++at);
+      if (c !== 0x0d || text.charCodeAt(at + 1) !== 0x0a) {
+        this.fail('HPE_INVALID_HEADER', `invalid value of header ${text.slice(start, colon)}`);
         return false;
       }
-      const rawName = text.slice(start, colon);
-      if (!TOKEN.test(rawName)) {
-        this.fail('HPE_INVALID_HEADER', `invalid header name ${JSON.stringify(rawName)}`);
-        return false;
-      }
-      let valueStart = colon + 1;
-      let valueEnd = end;
-      let c = text.charCodeAt(valueStart);
-      while (valueStart < valueEnd && (c === 0x20 || c === 0x09)) c = text.charCodeAt(++valueStart);
+      let valueEnd = at;
       c = text.charCodeAt(valueEnd - 1);
       while (valueEnd > valueStart && (c === 0x20 || c === 0x09)) c = text.charCodeAt(--valueEnd - 1);
       const value = text.slice(valueStart, valueEnd);
-      if (BAD_VALUE.test(value)) {
-        this.fail('HPE_INVALID_HEADER', `invalid value of header ${rawName}`);
-        return false;
-      }
-      const name = rawName.toLowerCase();
+      const name = headerName(text, start, colon, hash);
       switch (name) {
         case 'content-length': {
-          if (!/^\d{1,15}$/.test(value)) {
+          if (!CONTENT_LENGTH.test(value)) {
             this.fail('HPE_INVALID_CONTENT_LENGTH', `invalid content-length ${JSON.stringify(value)}`);
             return false;
           }
@@ -376,7 +393,7 @@ export class ResponseParser {
           break;
       }
       addField(headers, name, value);
-      start = end + 2;
+      start = at + 2;
     }
     if (chunked && contentLength !== -1) {
       this.fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'both content-length and transfer-encoding');
@@ -390,7 +407,7 @@ export class ResponseParser {
       return true; // stays in HEAD for the final response
     }
     this.statusCode = statusCode;
-    this.statusMessage = status[3] ?? '';
+    this.statusMessage = lineEnd > 12 ? text.slice(13, lineEnd) : '';
     this.headers = headers as IncomingHttpHeaders;
     let reusable = http10 ? keepAlive && !close : !close;
     if (this.noBody || statusCode === 204 || statusCode === 304) this.state = DONE;
@@ -406,6 +423,22 @@ export class ResponseParser {
     this.keepAlive = reusable;
     if (keepAliveHeader !== '') this.keepAliveHint = this.hintOf(keepAliveHeader);
     return true;
+  }
+
+  /** A header line whose name does not end at a colon: the error says what is wrong with it. */
+  private badLine(text: string, start: number): false {
+    const end = text.indexOf('\r\n', start);
+    const colon = text.indexOf(':', start);
+    if (colon === -1 || colon > end) {
+      const first = text.charCodeAt(start);
+      this.fail(
+        'HPE_INVALID_HEADER',
+        first === 0x20 || first === 0x09 ? 'obsolete line folding' : 'header line without a colon',
+      );
+    } else {
+      this.fail('HPE_INVALID_HEADER', `invalid header name ${JSON.stringify(text.slice(start, colon))}`);
+    }
+    return false;
   }
 
   private hintOf(header: string): number {

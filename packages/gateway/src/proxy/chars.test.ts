@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { foldName, headerName, TOKEN_CHARS } from './chars.js';
+
+/** The name at `text[start, end)` as a parser finds it: folded while scanned, then looked up. */
+function nameAt(text: string, start = 0, end = text.length): string {
+  let hash = 0;
+  for (let i = start; i < end; i++) hash = foldName(hash, text.charCodeAt(i));
+  return headerName(text, start, end, hash);
+}
+
+describe('headerName', () => {
+  it('lowercases the name at the given place, whatever its case', () => {
+    expect(nameAt('Content-Type')).toBe('content-type');
+    expect(nameAt('CONTENT-TYPE')).toBe('content-type');
+    expect(nameAt('x: 1\r\nX-Request-Id: 2', 6, 18)).toBe('x-request-id');
+  });
+
+  it('gives back the same name for every spelling of it, and the right one after another took its slot', () => {
+    // Names whose hashes share a slot: the second takes it, the first is found again by its text.
+    const slotOf = (name: string) => {
+      let hash = 0;
+      for (let i = 0; i < name.length; i++) hash = foldName(hash, name.charCodeAt(i));
+      return hash & 511;
+    };
+    const first = 'x-a0';
+    let second = '';
+    for (let i = 1; second === ''; i++)
+      if (slotOf(`x-${i.toString(36)}`) === slotOf(first)) second = `x-${i.toString(36)}`;
+    // Same length too, so only the character comparison tells them apart.
+    let third = '';
+    for (let i = 0; i < 36 ** 3 && third === ''; i++) {
+      const candidate = `y${i.toString(36).padStart(3, '0')}`;
+      if (slotOf(candidate) === slotOf(first)) third = candidate;
+    }
+    expect(third).toHaveLength(first.length);
+    expect(nameAt('X-A0')).toBe(first);
+    expect(nameAt(second.toUpperCase())).toBe(second);
+    expect(nameAt(third)).toBe(third);
+    expect(nameAt('x-A0')).toBe(first);
+    expect(nameAt(third.toUpperCase())).toBe(third);
+  });
+
+  it('folds a letter the same in either case and tells other characters apart', () => {
+    for (let code = 0; code < 128; code++) {
+      if (TOKEN_CHARS[code] !== 1) continue;
+      const lower = String.fromCharCode(code).toLowerCase().charCodeAt(0);
+      expect(foldName(7, code)).toBe(foldName(7, lower));
+    }
+    expect(nameAt('a-b')).toBe('a-b');
+    expect(nameAt('a_b')).toBe('a_b');
+  });
+});
