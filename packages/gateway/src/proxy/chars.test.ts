@@ -48,5 +48,16 @@ describe('headerName', () => {
     }
     expect(nameAt('a-b')).toBe('a-b');
     expect(nameAt('a_b')).toBe('a_b');
+    // `^` and `~` fold alike (0x5e | 0x20 is 0x7e): same slot, same length, told apart by text.
+    expect(foldName(0, 0x5e)).toBe(foldName(0, 0x7e));
+    expect(nameAt('a^b')).toBe('a^b');
+    expect(nameAt('a~b')).toBe('a~b');
+    expect(nameAt('a^b')).toBe('a^b');
+  });
+
+  it('slices a name longer than 64 characters each time, lowercased', () => {
+    const long = `X-${'Long'.repeat(20)}`;
+    expect(nameAt(long)).toBe(long.toLowerCase());
+    expect(nameAt(long)).toBe(long.toLowerCase());
   });
 });

@@ -19,6 +19,8 @@ export const TOKEN_CHARS = charTable(
 /** Slots of the {@link headerName} cache (a power of two). */
 const NAME_SLOTS = 512;
 const names: string[] = new Array<string>(NAME_SLOTS).fill('');
+/** Longest name the cache keeps (every registered field name is shorter). */
+const CACHED_NAME_LENGTH = 64;
 
 /**
  * Folds one character of a header name into the name's hash (`hash` starts at 0), the same for
@@ -35,9 +37,12 @@ export function foldName(hash: number, code: number): number {
  * object keyed by a fresh slice costs a string-table lookup on each access (about 50 ns a field
  * here); keyed by an internalized string, a map check. The names seen last are kept in a small
  * table by hash (as undici keeps its well-known names in a tree), checked character by
- * character, so a collision costs one slice, never a wrong name.
+ * character, so a collision costs one slice, never a wrong name. Names longer than 64
+ * characters are sliced each time, not kept.
  */
 export function headerName(text: string, start: number, end: number, hash: number): string {
+  // Clients choose the names of request headers: a long one is not kept (nor made a key).
+  if (end - start > CACHED_NAME_LENGTH) return text.slice(start, end).toLowerCase();
   const slot = hash & (NAME_SLOTS - 1);
   const cached = names[slot]!;
   if (cached.length === end - start && sameLowercase(cached, text, start)) return cached;

@@ -25,7 +25,10 @@ export class Connection implements ResponseSink {
   error: Error | null = null;
   keepAliveMs: number;
   private idleTimer: NodeJS.Timeout | null = null;
-  /** When the connection last became idle (`Date.now()`). */
+  /**
+   * When the connection last became idle (`performance.now()`: a monotonic clock, as the timers
+   * are; with the wall clock set back, an idle socket would outlive the upstream's keep-alive).
+   */
   private idleSince = 0;
   private connectTimer: NodeJS.Timeout | null;
 
@@ -99,7 +102,7 @@ export class Connection implements ResponseSink {
    */
   makeIdle(): void {
     this.idle = true;
-    this.idleSince = Date.now();
+    this.idleSince = performance.now();
     const socket = this.socket;
     if (socket.isPaused()) socket.resume();
     socket.unref();
@@ -243,7 +246,7 @@ export class Connection implements ResponseSink {
   private readonly onIdleTimeout = (): void => {
     this.idleTimer = null;
     if (!this.idle) return; // busy: the next makeIdle arms it again
-    const left = this.idleSince + this.keepAliveMs - Date.now();
+    const left = this.idleSince + this.keepAliveMs - performance.now();
     if (left > 0) this.armIdleTimer(left);
     else this.destroy();
   };

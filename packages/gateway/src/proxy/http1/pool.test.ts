@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { OK, RawServer, send, until } from './fixtures/servers.js';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { OK, RawServer, Recorder, send, until } from './fixtures/servers.js';
 import { Http1Pool, type Http1PoolOptions } from './pool.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -125,40 +125,75 @@ describe('Http1Pool keep-alive', () => {
 
   it('times the idle period from the socket’s last request, not its first', async () => {
     const up = await httpServer((_req, res) => res.end('x'));
-    const p = pool(up.origin, { keepAliveTimeout: 1000 });
+    const p = pool(up.origin, { keepAliveTimeout: 1500 });
     await send(p);
-    await sleep(600);
+    await sleep(900);
     await send(p);
     const freeAgain = Date.now();
-    // 1.2 s after the first request, 0.6 s after the second: still open, and reused.
-    await sleep(600);
-    expect(up.closed).toBe(0);
-    await send(p);
-    expect(up.connections).toBe(1);
-    await until(() => up.closed === 1);
-    // About 1 s after the last request (timed from the first, it would be 0.4 s).
-    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(900);
-    expect(p.stats).toMatchObject({ connected: 0, free: 0 });
-  });
-
-  it('times a socket that was busy when its idle timer ran out from when it was free again', async () => {
-    const up = await httpServer((req, res) => {
-      if (req.url === '/long') setTimeout(() => res.end('late'), 900);
-      else res.end('x');
-    });
-    const p = pool(up.origin, { keepAliveTimeout: 600 });
-    await send(p);
-    // Busy from 0.1 s to 1 s: the timer armed at the first request runs out meanwhile.
-    await sleep(100);
-    await send(p, { path: '/long' });
-    const freeAgain = Date.now();
-    await sleep(300);
+    // 1.8 s after the first request (timed from it, the socket closed at 1.5 s), 0.9 s after the
+    // second: still open.
+    await sleep(900);
     expect(up.closed).toBe(0);
     expect(p.stats.free).toBe(1);
     await until(() => up.closed === 1);
-    // About 0.6 s after it was free again (timed from the first request, at once).
-    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(500);
+    // About 1.5 s after the second request.
+    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(1400);
     expect(up.connections).toBe(1);
+  }, 10_000);
+
+  it('times a socket that was busy when its idle timer ran out from when it was free again', async () => {
+    const up = await httpServer((req, res) => {
+      if (req.url === '/long') setTimeout(() => res.end('late'), 1500);
+      else res.end('x');
+    });
+    const p = pool(up.origin, { keepAliveTimeout: 1000 });
+    await send(p);
+    // Busy from 0.1 s to 1.6 s: the timer armed after the first request runs out meanwhile.
+    await sleep(100);
+    await send(p, { path: '/long' });
+    const freeAgain = Date.now();
+    await sleep(500);
+    expect(up.closed).toBe(0);
+    expect(p.stats.free).toBe(1);
+    await until(() => up.closed === 1);
+    // About 1 s after it was free again (timed from the first request, at once).
+    expect(Date.now() - freeAgain).toBeGreaterThanOrEqual(900);
+    expect(up.connections).toBe(1);
+  }, 10_000);
+
+  it('closes an idle socket on time though the wall clock was set back', async () => {
+    const up = await httpServer((_req, res) => res.end('x'));
+    const p = pool(up.origin, { keepAliveTimeout: 200 });
+    await send(p);
+    expect(p.stats.free).toBe(1);
+    const now = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => now() - 10_000);
+    try {
+      await Promise.race([until(() => up.closed === 1), sleep(3000)]);
+    } finally {
+      clock.mockRestore();
+    }
+    expect(up.closed).toBe(1);
+  });
+
+  it('tells the handler when a read ended short of the response’s end', async () => {
+    let upstream: Socket | undefined;
+    const pieces = ['c', 'd'];
+    const up = await rawServer((socket) => {
+      upstream = socket;
+      socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab');
+    });
+    // The next piece is written once the pool said the last read ended: one read each.
+    class ReadEnds extends Recorder {
+      onReadEnd(): void {
+        this.events.push('read-end');
+        upstream!.write(pieces.shift()!);
+      }
+    }
+    const r = await send(pool(up.origin), {}, new ReadEnds());
+    expect(r.events).toEqual(['start', 'head', 'data', 'read-end', 'data', 'read-end', 'data', 'end']);
+    expect(r.body).toBe('abcd');
+    expect(pieces).toEqual([]);
   });
 
   it('drops a free socket the upstream closed and uses a new one', async () => {
