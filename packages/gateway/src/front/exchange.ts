@@ -1,8 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Headers, PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
+import { Headers } from '@flotilla/core';
 import type { BalancerPick } from '@flotilla/discovery';
 import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
-import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
@@ -10,21 +9,13 @@ import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
 import { clientClosed } from '../proxy/client-closed.js';
 import { attemptDeadline, attemptTimedOut, deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
-import { PENDING_LIMIT } from '../proxy/exchange.js';
-import { failureAnswer } from '../proxy/failure.js';
-import {
-  clientResponseHeaders,
-  connectionTokens,
-  forwardedRequestHeaders,
-  type HeaderRecord,
-} from '../proxy/headers.js';
+import { forwardedRequestHeaders } from '../proxy/headers.js';
 import type { Http1Controller, Http1DispatchOptions, Http1Handler } from '../proxy/http1/pool.js';
 import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
 import type { CompiledRoute, Upstream } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import type { ResponseCache } from '../traffic/cache.js';
-import { applySecureHeaders } from '../traffic/secure-headers.js';
 import {
   type AttemptState,
   type ServiceUpstream,
@@ -32,11 +23,11 @@ import {
   upstreamError,
 } from '../upstreams/upstreams.js';
 import { AttemptAdmission } from './admission.js';
+import { FrontAnswer } from './answer.js';
 import { CacheFill } from './cache-fill.js';
 import type { DeadlineList, DeadlineLists, Due } from './deadlines.js';
 import { DeferredAttempt } from './deferred-attempt.js';
 import type { FrontRequest } from './request-head.js';
-import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
 
 /** What an exchange uses of the gateway. */
 export type FrontHost = Pick<
@@ -61,9 +52,6 @@ export interface FrontSink {
   destroy(): void;
 }
 
-const CRLF = '\r\n';
-const LAST_CHUNK = '0\r\n\r\n';
-
 /**
  * One request the fast-path front serves itself: a GET or HEAD on a proxy route
  * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, answered
@@ -71,7 +59,8 @@ const LAST_CHUNK = '0\r\n\r\n';
  * route's deadline, each attempt admitted by the upstream's breaker and bulkhead, and retried as
  * the route's retry policy decides. The answer is the one the node:http path gives (the
  * upstream's head and body with the gateway's headers, a cached answer, a 401/403/429/502/503/504
- * problem, or the fallback), written straight to the client's socket.
+ * problem, or the fallback), written straight to the client's socket by its {@link FrontAnswer};
+ * the exchange decides which answer it is and runs the attempts.
  */
 export class FrontExchange implements Http1Handler, Due {
   /** The attempt in flight's deadline: its per-try timeout's, or the request's. */
@@ -100,21 +89,10 @@ export class FrontExchange implements Http1Handler, Due {
   /** The admissions of the attempt in flight by the upstream's breaker and bulkhead, if it has any. */
   private readonly admission: AttemptAdmission | undefined;
   private sent = 0;
-  private status = 0;
-  private upstreamHeaders: IncomingHttpHeaders | undefined;
-  private pending: Buffer[] | undefined;
-  private pendingBytes = 0;
-  private headWritten = false;
   /** The head arrived and waits for the end of the pool's read (see `UpstreamPool.endsReads`). */
   private headDue = false;
   /** The attempt's pool calls `onReadEnd`. */
   private readsEnd = false;
-  private chunked = false;
-  private ended = false;
-  /** The answer is complete, or the client is gone: nothing more is written. */
-  private over = false;
-  /** The upstream's answer is being dropped for one of the gateway's own: its events are ignored. */
-  private discarded = false;
   private readonly route: CompiledRoute;
   private readonly leg: Upstream;
   /** The request as dispatched (again to another instance when a service's refuses it). */
@@ -126,10 +104,8 @@ export class FrontExchange implements Http1Handler, Due {
   private readonly requestId: string;
   /** The route's auth, rate limit, CORS and cache, if it has any. */
   private readonly features: RouteFeatures | undefined;
-  /** Headers the route's features add to the answer (CORS, `RateLimit-*`, `x-cache`). */
-  private extra: Record<string, string> | undefined;
-  /** A cache miss: the body's copy, for the cache once the answer ended. */
-  private filling: CacheFill | undefined;
+  /** What is written to the client. */
+  private readonly reply: FrontAnswer;
 
   constructor(
     private readonly host: FrontHost,
@@ -137,7 +113,7 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly sink: FrontSink,
     private readonly request: FrontRequest,
     private readonly match: RouteMatch,
-    private readonly started: number,
+    started: number,
   ) {
     this.route = match.route;
     this.leg = host.pickLeg(this.route);
@@ -147,6 +123,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.admission = guards === undefined ? undefined : new AttemptAdmission(guards);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
+    this.reply = new FrontAnswer(this, host, sink, request, this.route, this.requestId, started);
   }
 
   /**
@@ -165,12 +142,12 @@ export class FrontExchange implements Http1Handler, Due {
     // auth-only route adds none.
     const extra = features.cors ? features.cors.headers(req) : {};
     if (features.cors !== undefined || features.rateLimit !== undefined || features.cache !== undefined)
-      this.extra = extra;
+      this.reply.extra = extra;
     this.host.admission.access(req, this.route, features, extra, this.requestId).then(
       (access) => {
-        if (this.over) return; // the client left meanwhile
+        if (this.reply.over) return; // the client left meanwhile
         try {
-          if (!access.ok) this.answerProblem(access.problem, access.headers);
+          if (!access.ok) this.reply.problem(access.problem, access.headers);
           else if (features.cache === undefined || !this.fromCache(features.cache, req, access.claims))
             this.send(pathname, search, access.principal);
         } catch (error) {
@@ -187,12 +164,13 @@ export class FrontExchange implements Http1Handler, Due {
    * of its body is kept for `cache.store` if it ends within the cache's entry limit.
    */
   private fromCache(cache: ResponseCache, req: RequestLike, claims: Claims | undefined): boolean {
-    const hit = this.host.admission.fromCache(cache, req, this.route, claims, this.extra!, this.requestId);
+    const reply = this.reply;
+    const hit = this.host.admission.fromCache(cache, req, this.route, claims, reply.extra!, this.requestId);
     if (hit === undefined) {
-      this.filling = new CacheFill(cache, req, claims);
+      reply.filling = new CacheFill(cache, req, claims);
       return false;
     }
-    this.answer(hit.status, hit.headers, hit.body);
+    reply.whole(hit.status, hit.headers, hit.body);
     return true;
   }
 
@@ -324,7 +302,7 @@ export class FrontExchange implements Http1Handler, Due {
 
   /** The next attempt, after the retry policy's wait (unless the client left meanwhile). */
   retryNow(): void {
-    if (this.over) return;
+    if (this.reply.over) return;
     this.startAttempt(this.call!.dl, Date.now());
   }
 
@@ -338,8 +316,9 @@ export class FrontExchange implements Http1Handler, Due {
 
   /** The client went away: the upstream request is stopped, nothing more is written. */
   abandon(): void {
-    if (this.over) return;
-    this.over = true;
+    const reply = this.reply;
+    if (reply.over) return;
+    reply.over = true;
     this.clearDeadline();
     if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.stopAttempt(clientClosed());
@@ -400,11 +379,10 @@ export class FrontExchange implements Http1Handler, Due {
       this.admission?.release(failure);
       this.retry?.decide(this.call!, this.attempt, failure, Date.now());
     }
-    if (this.over) return;
+    if (this.reply.over) return;
     this.clearDeadline();
     this.host.metrics?.upstreamDuration(this.leg.key, (performance.now() - this.sent) / 1000);
-    this.status = statusCode;
-    this.upstreamHeaders = headers;
+    this.reply.upstreamHead(statusCode, headers);
     // After the bytes being parsed now, which often hold the whole body: then head and body
     // leave in one write. The gateway's pool says when its read is over (`onReadEnd`, or the
     // answer's end); with undici's, the next tick.
@@ -413,19 +391,12 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseData(controller: Http1Controller, chunk: Buffer): void {
-    if (this.over || this.discarded) return;
-    this.filling?.add(chunk);
-    if (!this.headWritten) {
-      if (this.pending) this.pending.push(chunk);
-      else this.pending = [chunk];
-      this.pendingBytes += chunk.length;
-      if (this.pendingBytes >= PENDING_LIMIT) controller.pause();
-      return;
-    }
-    if (!this.writeBody(chunk)) {
-      controller.pause();
-      this.sink.onDrain(() => controller.resume());
-    }
+    this.reply.upstreamData(controller, chunk);
+  }
+
+  /** Writes the upstream's head, with the body received so far (see `FrontAnswer.flushHead`). */
+  flushHead(): void {
+    this.reply.flushHead(this.controller);
   }
 
   onReadEnd(): void {
@@ -435,16 +406,11 @@ export class FrontExchange implements Http1Handler, Due {
   }
 
   onResponseEnd(): void {
-    this.ended = true;
+    this.reply.upstreamEnd();
     if (this.headDue) {
       this.headDue = false;
       writeHead(this); // with the whole body: it stores and completes the answer
-      return;
     }
-    if (this.over || !this.headWritten) return; // flushHead stores and completes it
-    this.storeInCache();
-    if (this.chunked) this.sink.write(LAST_CHUNK);
-    this.complete();
   }
 
   onResponseError(_controller: Http1Controller, error: Error): void {
@@ -467,16 +433,14 @@ export class FrontExchange implements Http1Handler, Due {
     this.settle(isAbortError(error) ? undefined : !isFailure(error));
     const leg = this.leg;
     const attempts = this.attempts;
-    if (this.status !== 0) {
+    if (this.reply.status !== 0) {
       // The head arrived already (its admissions went back with it): all that is left is
       // cutting the answer short.
-      if (this.over || this.discarded) return;
-      this.over = true;
-      this.sink.destroy();
+      this.reply.cut();
       return;
     }
     if (
-      !this.over &&
+      !this.reply.over &&
       leg.kind === 'service' &&
       attempts &&
       this.host.upstreams.triesElsewhere(leg, error, attempts)
@@ -501,7 +465,7 @@ export class FrontExchange implements Http1Handler, Due {
       // Asked also when the client left (the failure is its abort, never retried), as the
       // node:http path's pipeline asks.
       const delay = retry.decide(this.call!, this.attempt, failure, now);
-      if (this.over) return;
+      if (this.reply.over) return;
       if (delay === 0) {
         this.startAttempt(this.call!.dl, now);
         return;
@@ -511,166 +475,14 @@ export class FrontExchange implements Http1Handler, Due {
         return;
       }
     }
-    if (!this.over) this.fail(failure);
+    if (!this.reply.over) this.fail(failure);
   }
 
-  /** Writes the head, with the body received so far (often all of it). */
-  flushHead(): void {
-    if (this.over) return;
-    const status = this.status;
-    const upstream = this.upstreamHeaders!;
-    const route = this.route;
-    const pending = this.pending;
-    // As node:http frames a relayed head (its headers are written before the body is known): a
-    // body without a length is chunked, however little of it there is.
-    const bodyFollows = !hasNoBody(this.request.method, status);
-    let framing: Framing;
-    let head: string | undefined;
-    const extra = this.extra;
-    if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
-      // The common case: the head straight from the upstream's headers (the features' own
-      // headers never frame the body).
-      framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
-      head = relayedHead(status, upstream, this.requestId, extra, this.sink.connectionLines(), framing);
-    } else {
-      const headers = clientResponseHeaders(upstream, this.requestId);
-      if (extra !== undefined) withExtra(headers, extra);
-      if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-      applySecureHeaders(headers);
-      framing = bodyFollows && headers['content-length'] === undefined ? CHUNKED : AS_IS;
-      head = responseHead(status, headers, this.sink.connectionLines(), framing);
-    }
-    if (head === undefined) {
-      this.discarded = true;
-      this.controller?.abort(new Error('response discarded'));
-      this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');
-      this.answerProblem(unrelayableHeadersProblem(), undefined);
-      return;
-    }
-    this.headWritten = true;
-    this.chunked = framing === CHUNKED;
-    const sink = this.sink;
-    this.pending = undefined;
-    // The whole answer arrived with its head, which is written now: the cache may keep it.
-    if (this.ended) this.storeInCache();
-    if (this.ended && this.pendingBytes <= ONE_WRITE_LIMIT) {
-      // The whole answer is here and small: one string, one write (no cork, no writev).
-      sink.write(head + bodyText(pending, this.chunked));
-      this.complete();
-      return;
-    }
-    sink.cork();
-    sink.write(head);
-    let full = false;
-    if (pending) for (const chunk of pending) full = !this.writeBody(chunk) || full;
-    if (this.ended && this.chunked) sink.write(LAST_CHUNK);
-    sink.uncork();
-    if (this.ended) this.complete();
-    else if (this.controller?.paused) {
-      const controller = this.controller;
-      if (full) sink.onDrain(() => controller.resume());
-      else controller.resume();
-    }
-  }
-
-  /**
-   * A cache miss's answer ended and its head went to the client: the cache gets the copy. Never
-   * an answer the gateway replaced (an unrelayable head's 502) or whose client left, as on the
-   * node:http path, which stores only what it relayed whole.
-   */
-  private storeInCache(): void {
-    const filling = this.filling;
-    if (filling === undefined || this.discarded || this.over) return;
-    this.filling = undefined;
-    filling.store(this.status, this.upstreamHeaders!);
-  }
-
-  private writeBody(chunk: Buffer): boolean {
-    if (!this.chunked) return this.sink.write(chunk);
-    if (chunk.length === 0) return true;
-    this.sink.write(chunkSizeLine(chunk.length));
-    this.sink.write(chunk);
-    return this.sink.write(CRLF);
-  }
-
-  private complete(): void {
-    this.over = true;
-    this.host.metrics?.request(
-      this.route.id,
-      this.request.method,
-      this.status,
-      (performance.now() - this.started) / 1000,
-    );
-    this.sink.finished(this);
-  }
-
-  /** The exchange failed before a head: the route's fallback, a problem, or a dropped connection. */
+  /** The exchange failed before a head: its deadline stops, the answer is the failure's. */
   private fail(error: unknown): void {
     this.clearDeadline();
-    const route = this.route;
-    const outcome = failureAnswer(
-      this.host.logger,
-      this.request.method,
-      this.request.url,
-      route,
-      error,
-      this.requestId,
-    );
-    if (outcome.kind === 'destroy') {
-      this.over = true;
-      this.sink.destroy();
-    } else if (outcome.kind === 'fallback') {
-      const response = outcome.response;
-      this.answer(response.status, staticHeaders(route, response, this.requestId, this.extra), response.body);
-    } else this.answerProblem(outcome.problem, outcome.headers ?? this.extra);
+    this.reply.fail(error);
   }
-
-  private answerProblem(p: Problem, extra: Record<string, string> | undefined): void {
-    const body = Buffer.from(JSON.stringify({ ...p, instance: this.requestId }));
-    const headers: HeaderRecord = problemHeaders(this.requestId, extra);
-    headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    headers['content-length'] = String(body.length);
-    this.answer(p.status, headers, body);
-  }
-
-  /** A whole answer of the gateway's own (no upstream body follows). */
-  private answer(status: number, headers: HeaderRecord, body: Buffer): void {
-    this.status = status;
-    const head = responseHead(status, headers, this.sink.connectionLines(), AS_IS);
-    if (head === undefined) {
-      this.over = true;
-      this.sink.destroy();
-      return;
-    }
-    this.headWritten = true;
-    const sink = this.sink;
-    sink.cork();
-    sink.write(head);
-    if (!hasNoBody(this.request.method, status)) sink.write(body);
-    sink.uncork();
-    this.complete();
-  }
-}
-
-/** Largest body written with its head as one string (latin1 keeps every byte as it is). */
-const ONE_WRITE_LIMIT = 16 * 1024;
-
-/** The body chunks as latin1 text, framed as chunks when `chunked` (with the last chunk). */
-function bodyText(chunks: Buffer[] | undefined, chunked: boolean): string {
-  let text = '';
-  if (chunks)
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue;
-      text += chunked
-        ? `${chunkSizeLine(chunk.length)}${chunk.toString('latin1')}${CRLF}`
-        : chunk.toString('latin1');
-    }
-  return chunked ? text + LAST_CHUNK : text;
-}
-
-/** The line before a chunk of `length` bytes (chunked framing). */
-function chunkSizeLine(length: number): string {
-  return length.toString(16) + CRLF;
 }
 
 /** The fast path's requests have no body: none of it is ever sent. */

@@ -1,0 +1,250 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { PROBLEM_CONTENT_TYPE, type Problem } from '@flotilla/core';
+import { problemHeaders, staticHeaders, unrelayableHeadersProblem, withExtra } from '../answers.js';
+import { PENDING_LIMIT } from '../proxy/exchange.js';
+import { failureAnswer } from '../proxy/failure.js';
+import { clientResponseHeaders, connectionTokens, type HeaderRecord } from '../proxy/headers.js';
+import type { Http1Controller } from '../proxy/http1/pool.js';
+import type { CompiledRoute } from '../routes/compile.js';
+import { applyHeaderOps } from '../routes/header-ops.js';
+import { applySecureHeaders } from '../traffic/secure-headers.js';
+import type { CacheFill } from './cache-fill.js';
+import type { FrontExchange, FrontHost, FrontSink } from './exchange.js';
+import type { FrontRequest } from './request-head.js';
+import { AS_IS, CHUNKED, type Framing, hasNoBody, relayedHead, responseHead } from './response-head.js';
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+/** Largest body written with its head as one string (latin1 keeps every byte as it is). */
+const ONE_WRITE_LIMIT = 16 * 1024;
+
+/**
+ * The client's side of a front exchange: the answer written to the client's socket. Either the
+ * upstream's (its head with the gateway's headers, then its body as it comes, with backpressure),
+ * or one of the gateway's own (a cached answer, a problem, the route's fallback). The exchange
+ * decides which; this writes it, keeps a cache miss's copy, and says when the answer is complete.
+ */
+export class FrontAnswer {
+  /** The answer's status once a head arrived or an answer of the gateway's own was chosen; 0 before. */
+  status = 0;
+  /** The answer is complete, or the client is gone: nothing more is written. */
+  over = false;
+  /** The upstream's answer is being dropped for one of the gateway's own: its events are ignored. */
+  discarded = false;
+  /** Headers the route's features add to the answer (CORS, `RateLimit-*`, `x-cache`). */
+  extra: Record<string, string> | undefined;
+  /** A cache miss: the body's copy, for the cache once the answer ended. */
+  filling: CacheFill | undefined;
+  private upstreamHeaders: IncomingHttpHeaders | undefined;
+  /** Body chunks that arrived before the head was written. */
+  private pending: Buffer[] | undefined;
+  private pendingBytes = 0;
+  private headWritten = false;
+  private chunked = false;
+  /** The upstream's answer ended. */
+  private ended = false;
+
+  constructor(
+    /** The exchange this answers (the sink hears it finished). */
+    private readonly exchange: FrontExchange,
+    private readonly host: Pick<FrontHost, 'logger' | 'metrics'>,
+    private readonly sink: FrontSink,
+    private readonly request: FrontRequest,
+    private readonly route: CompiledRoute,
+    private readonly requestId: string,
+    private readonly started: number,
+  ) {}
+
+  /** The upstream's head arrived: kept until {@link flushHead} writes it. */
+  upstreamHead(status: number, headers: IncomingHttpHeaders): void {
+    this.status = status;
+    this.upstreamHeaders = headers;
+  }
+
+  /** A chunk of the upstream's body: held until the head is written, then written as it comes. */
+  upstreamData(controller: Http1Controller, chunk: Buffer): void {
+    if (this.over || this.discarded) return;
+    this.filling?.add(chunk);
+    if (!this.headWritten) {
+      if (this.pending) this.pending.push(chunk);
+      else this.pending = [chunk];
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes >= PENDING_LIMIT) controller.pause();
+      return;
+    }
+    if (!this.writeBody(chunk)) {
+      controller.pause();
+      this.sink.onDrain(() => controller.resume());
+    }
+  }
+
+  /** The upstream's answer ended: complete unless its head is still to be written (which completes it then). */
+  upstreamEnd(): void {
+    this.ended = true;
+    if (this.over || !this.headWritten) return;
+    this.storeInCache();
+    if (this.chunked) this.sink.write(LAST_CHUNK);
+    this.complete();
+  }
+
+  /** The upstream's answer broke after its head: the client's connection goes, the answer cut short. */
+  cut(): void {
+    if (this.over || this.discarded) return;
+    this.over = true;
+    this.sink.destroy();
+  }
+
+  /** Writes the head, with the body received so far (often all of it); `controller` is the attempt's. */
+  flushHead(controller: Http1Controller | undefined): void {
+    if (this.over) return;
+    const status = this.status;
+    const upstream = this.upstreamHeaders!;
+    const route = this.route;
+    const pending = this.pending;
+    // As node:http frames a relayed head (its headers are written before the body is known): a
+    // body without a length is chunked, however little of it there is.
+    const bodyFollows = !hasNoBody(this.request.method, status);
+    let framing: Framing;
+    let head: string | undefined;
+    const extra = this.extra;
+    if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
+      // The common case: the head straight from the upstream's headers (the features' own
+      // headers never frame the body).
+      framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
+      head = relayedHead(status, upstream, this.requestId, extra, this.sink.connectionLines(), framing);
+    } else {
+      const headers = clientResponseHeaders(upstream, this.requestId);
+      if (extra !== undefined) withExtra(headers, extra);
+      if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
+      applySecureHeaders(headers);
+      framing = bodyFollows && headers['content-length'] === undefined ? CHUNKED : AS_IS;
+      head = responseHead(status, headers, this.sink.connectionLines(), framing);
+    }
+    if (head === undefined) {
+      this.discarded = true;
+      controller?.abort(new Error('response discarded'));
+      this.host.logger.warn({ route: route.id }, 'upstream response headers could not be relayed');
+      this.problem(unrelayableHeadersProblem(), undefined);
+      return;
+    }
+    this.headWritten = true;
+    this.chunked = framing === CHUNKED;
+    const sink = this.sink;
+    this.pending = undefined;
+    // The whole answer arrived with its head, which is written now: the cache may keep it.
+    if (this.ended) this.storeInCache();
+    if (this.ended && this.pendingBytes <= ONE_WRITE_LIMIT) {
+      // The whole answer is here and small: one string, one write (no cork, no writev).
+      sink.write(head + bodyText(pending, this.chunked));
+      this.complete();
+      return;
+    }
+    sink.cork();
+    sink.write(head);
+    let full = false;
+    if (pending) for (const chunk of pending) full = !this.writeBody(chunk) || full;
+    if (this.ended && this.chunked) sink.write(LAST_CHUNK);
+    sink.uncork();
+    if (this.ended) this.complete();
+    else if (controller?.paused) {
+      if (full) sink.onDrain(() => controller.resume());
+      else controller.resume();
+    }
+  }
+
+  /**
+   * A cache miss's answer ended and its head went to the client: the cache gets the copy. Never
+   * an answer the gateway replaced (an unrelayable head's 502) or whose client left, as on the
+   * node:http path, which stores only what it relayed whole.
+   */
+  private storeInCache(): void {
+    const filling = this.filling;
+    if (filling === undefined || this.discarded || this.over) return;
+    this.filling = undefined;
+    filling.store(this.status, this.upstreamHeaders!);
+  }
+
+  private writeBody(chunk: Buffer): boolean {
+    if (!this.chunked) return this.sink.write(chunk);
+    if (chunk.length === 0) return true;
+    this.sink.write(chunkSizeLine(chunk.length));
+    this.sink.write(chunk);
+    return this.sink.write(CRLF);
+  }
+
+  private complete(): void {
+    this.over = true;
+    this.host.metrics?.request(
+      this.route.id,
+      this.request.method,
+      this.status,
+      (performance.now() - this.started) / 1000,
+    );
+    this.sink.finished(this.exchange);
+  }
+
+  /** The exchange failed before a head: the route's fallback, a problem, or a dropped connection. */
+  fail(error: unknown): void {
+    const route = this.route;
+    const outcome = failureAnswer(
+      this.host.logger,
+      this.request.method,
+      this.request.url,
+      route,
+      error,
+      this.requestId,
+    );
+    if (outcome.kind === 'destroy') {
+      this.over = true;
+      this.sink.destroy();
+    } else if (outcome.kind === 'fallback') {
+      const response = outcome.response;
+      this.whole(response.status, staticHeaders(route, response, this.requestId, this.extra), response.body);
+    } else this.problem(outcome.problem, outcome.headers ?? this.extra);
+  }
+
+  /** A problem+json answer; `extra` are the features' headers. */
+  problem(p: Problem, extra: Record<string, string> | undefined): void {
+    const body = Buffer.from(JSON.stringify({ ...p, instance: this.requestId }));
+    const headers: HeaderRecord = problemHeaders(this.requestId, extra);
+    headers['content-type'] = PROBLEM_CONTENT_TYPE;
+    headers['content-length'] = String(body.length);
+    this.whole(p.status, headers, body);
+  }
+
+  /** A whole answer of the gateway's own (no upstream body follows). */
+  whole(status: number, headers: HeaderRecord, body: Buffer): void {
+    this.status = status;
+    const head = responseHead(status, headers, this.sink.connectionLines(), AS_IS);
+    if (head === undefined) {
+      this.over = true;
+      this.sink.destroy();
+      return;
+    }
+    this.headWritten = true;
+    const sink = this.sink;
+    sink.cork();
+    sink.write(head);
+    if (!hasNoBody(this.request.method, status)) sink.write(body);
+    sink.uncork();
+    this.complete();
+  }
+}
+
+/** The body chunks as latin1 text, framed as chunks when `chunked` (with the last chunk). */
+function bodyText(chunks: Buffer[] | undefined, chunked: boolean): string {
+  let text = '';
+  if (chunks)
+    for (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      text += chunked
+        ? `${chunkSizeLine(chunk.length)}${chunk.toString('latin1')}${CRLF}`
+        : chunk.toString('latin1');
+    }
+  return chunked ? text + LAST_CHUNK : text;
+}
+
+/** The line before a chunk of `length` bytes (chunked framing). */
+function chunkSizeLine(length: number): string {
+  return length.toString(16) + CRLF;
+}
