@@ -20,8 +20,6 @@ const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
 const END_OF_HEAD = Buffer.from('\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
 const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders;
-/** Bytes decoded at once to find a head that starts a read (most heads are shorter). */
-const HEAD_PROBE = 1024;
 /** Bytes of one chunk-size line (size and extensions) before it is refused. */
 const MAX_CHUNK_LINE = 4096;
 
@@ -100,10 +98,7 @@ export class ResponseParser {
   private state = HEAD;
   private noBody = false;
   private pending: Buffer | null = null;
-  /** The text holding the last head or trailer block collected; the block ends at `blockEnd`. */
   private blockText = '';
-  /** Where the block in `blockText` ends (after its last line's CRLF; the text may go on). */
-  private blockEnd = 0;
   private remaining = 0;
   private chunkLine = 0;
   private sizeDigits = 0;
@@ -278,22 +273,11 @@ export class ResponseParser {
 
   /**
    * Collects a head or trailer block ending in CRLF CRLF from `chunk` at `start`. Returns the
-   * offset after the block (its text is `blockText` up to `blockEnd`, without the final CRLF),
-   * -1 when more bytes are needed, -2 on overflow (`error` set).
+   * offset after the block (its text is in `blockText`, without the final CRLF), -1 when more
+   * bytes are needed, -2 on overflow (`error` set).
    */
   private collect(chunk: Buffer, start: number): number {
     const previous = this.pending;
-    if (previous === null) {
-      // Most heads arrive whole in one read and are short: the read's first bytes are decoded
-      // once and searched as text, instead of a search of the Buffer and then a decode.
-      const text = chunk.toString('latin1', start, Math.min(chunk.length, start + HEAD_PROBE));
-      const at = text.indexOf('\r\n\r\n');
-      if (at !== -1 && at + 4 <= this.maxHeaderSize) {
-        this.blockText = text;
-        this.blockEnd = at + 2;
-        return start + at + 4;
-      }
-    }
     let buffer = chunk;
     let from = start;
     let base = start;
@@ -319,7 +303,6 @@ export class ResponseParser {
     }
     this.pending = null;
     this.blockText = buffer.toString('latin1', base, end + 2);
-    this.blockEnd = this.blockText.length;
     return previous === null ? end + 4 : end + 4 - previous.length + start;
   }
 
@@ -345,9 +328,8 @@ export class ResponseParser {
     let keepAliveHeader = '';
     // Each line is scanned once, a table read per character: the name up to its colon, then the
     // value up to CR LF (the block ends with one, so every scan stops inside it).
-    const blockEnd = this.blockEnd;
     let start = lineEnd + 2;
-    while (start < blockEnd) {
+    while (start < text.length) {
       let at = start;
       let hash = 0;
       let c = text.charCodeAt(at);
@@ -471,12 +453,11 @@ export class ResponseParser {
 
   private parseTrailers(): boolean {
     const text = this.blockText;
-    const blockEnd = this.blockEnd;
     // The block starts with the last-chunk line's CRLF.
-    if (blockEnd <= 2) return true;
+    if (text.length <= 2) return true;
     const trailers = headerObject<Record<string, string | string[]>>();
     let start = 2;
-    while (start < blockEnd) {
+    while (start < text.length) {
       const end = text.indexOf('\r\n', start);
       const colon = text.indexOf(':', start);
       const rawName = colon === -1 || colon > end ? '' : text.slice(start, colon);
