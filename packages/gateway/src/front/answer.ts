@@ -21,16 +21,15 @@ const ONE_WRITE_LIMIT = 16 * 1024;
 /**
  * The client's side of a front exchange: the answer written to the client's socket. Either the
  * upstream's (its head with the gateway's headers, then its body as it comes, with backpressure),
- * or one of the gateway's own (a cached answer, a problem, the route's fallback). The exchange
- * decides which; this writes it, keeps a cache miss's copy, and says when the answer is complete.
+ * or one of the gateway's own: a cached answer or a refusal the exchange hands it, or, for a
+ * failed exchange, what `failureAnswer` makes of the failure (the route's fallback, a problem, a
+ * dropped connection). It keeps a cache miss's copy and says when the answer is complete.
  */
 export class FrontAnswer {
-  /** The answer's status once a head arrived or an answer of the gateway's own was chosen; 0 before. */
-  status = 0;
-  /** The answer is complete, or the client is gone: nothing more is written. */
-  over = false;
+  private answerStatus = 0;
+  private isOver = false;
   /** The upstream's answer is being dropped for one of the gateway's own: its events are ignored. */
-  discarded = false;
+  private discarded = false;
   /** Headers the route's features add to the answer (CORS, `RateLimit-*`, `x-cache`). */
   extra: Record<string, string> | undefined;
   /** A cache miss: the body's copy, for the cache once the answer ended. */
@@ -52,18 +51,36 @@ export class FrontAnswer {
     private readonly request: FrontRequest,
     private readonly route: CompiledRoute,
     private readonly requestId: string,
-    private readonly started: number,
+    /** When the request's head was read (`performance.now()`). */
+    private readonly startedAt: number,
   ) {}
+
+  /** The answer is complete, or the client is gone: nothing more is written. */
+  get over(): boolean {
+    return this.isOver;
+  }
+
+  /** A head arrived from the upstream, or an answer of the gateway's own was chosen. */
+  get started(): boolean {
+    return this.answerStatus !== 0;
+  }
+
+  /** The client left: nothing more is written. False when the answer was over already. */
+  abandon(): boolean {
+    if (this.isOver) return false;
+    this.isOver = true;
+    return true;
+  }
 
   /** The upstream's head arrived: kept until {@link flushHead} writes it. */
   upstreamHead(status: number, headers: IncomingHttpHeaders): void {
-    this.status = status;
+    this.answerStatus = status;
     this.upstreamHeaders = headers;
   }
 
   /** A chunk of the upstream's body: held until the head is written, then written as it comes. */
   upstreamData(controller: Http1Controller, chunk: Buffer): void {
-    if (this.over || this.discarded) return;
+    if (this.isOver || this.discarded) return;
     this.filling?.add(chunk);
     if (!this.headWritten) {
       if (this.pending) this.pending.push(chunk);
@@ -81,7 +98,7 @@ export class FrontAnswer {
   /** The upstream's answer ended: complete unless its head is still to be written (which completes it then). */
   upstreamEnd(): void {
     this.ended = true;
-    if (this.over || !this.headWritten) return;
+    if (this.isOver || !this.headWritten) return;
     this.storeInCache();
     if (this.chunked) this.sink.write(LAST_CHUNK);
     this.complete();
@@ -89,15 +106,15 @@ export class FrontAnswer {
 
   /** The upstream's answer broke after its head: the client's connection goes, the answer cut short. */
   cut(): void {
-    if (this.over || this.discarded) return;
-    this.over = true;
+    if (this.isOver || this.discarded) return;
+    this.isOver = true;
     this.sink.destroy();
   }
 
   /** Writes the head, with the body received so far (often all of it); `controller` is the attempt's. */
   flushHead(controller: Http1Controller | undefined): void {
-    if (this.over) return;
-    const status = this.status;
+    if (this.isOver) return;
+    const status = this.answerStatus;
     const upstream = this.upstreamHeaders!;
     const route = this.route;
     const pending = this.pending;
@@ -159,9 +176,9 @@ export class FrontAnswer {
    */
   private storeInCache(): void {
     const filling = this.filling;
-    if (filling === undefined || this.discarded || this.over) return;
+    if (filling === undefined || this.discarded || this.isOver) return;
     this.filling = undefined;
-    filling.store(this.status, this.upstreamHeaders!);
+    filling.store(this.answerStatus, this.upstreamHeaders!);
   }
 
   private writeBody(chunk: Buffer): boolean {
@@ -173,12 +190,12 @@ export class FrontAnswer {
   }
 
   private complete(): void {
-    this.over = true;
+    this.isOver = true;
     this.host.metrics?.request(
       this.route.id,
       this.request.method,
-      this.status,
-      (performance.now() - this.started) / 1000,
+      this.answerStatus,
+      (performance.now() - this.startedAt) / 1000,
     );
     this.sink.finished(this.exchange);
   }
@@ -195,7 +212,7 @@ export class FrontAnswer {
       this.requestId,
     );
     if (outcome.kind === 'destroy') {
-      this.over = true;
+      this.isOver = true;
       this.sink.destroy();
     } else if (outcome.kind === 'fallback') {
       const response = outcome.response;
@@ -214,10 +231,10 @@ export class FrontAnswer {
 
   /** A whole answer of the gateway's own (no upstream body follows). */
   whole(status: number, headers: HeaderRecord, body: Buffer): void {
-    this.status = status;
+    this.answerStatus = status;
     const head = responseHead(status, headers, this.sink.connectionLines(), AS_IS);
     if (head === undefined) {
-      this.over = true;
+      this.isOver = true;
       this.sink.destroy();
       return;
     }

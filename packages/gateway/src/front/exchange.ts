@@ -316,9 +316,7 @@ export class FrontExchange implements Http1Handler, Due {
 
   /** The client went away: the upstream request is stopped, nothing more is written. */
   abandon(): void {
-    const reply = this.reply;
-    if (reply.over) return;
-    reply.over = true;
+    if (!this.reply.abandon()) return;
     this.clearDeadline();
     if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.stopAttempt(clientClosed());
@@ -433,7 +431,7 @@ export class FrontExchange implements Http1Handler, Due {
     this.settle(isAbortError(error) ? undefined : !isFailure(error));
     const leg = this.leg;
     const attempts = this.attempts;
-    if (this.reply.status !== 0) {
+    if (this.reply.started) {
       // The head arrived already (its admissions went back with it): all that is left is
       // cutting the answer short.
       this.reply.cut();

@@ -168,9 +168,11 @@ describe('Http1Pool keep-alive', () => {
     expect(p.stats.free).toBe(1);
     const now = Date.now.bind(Date);
     const clock = vi.spyOn(Date, 'now').mockImplementation(() => now() - 10_000);
+    let waiting = true;
     try {
-      await Promise.race([until(() => up.closed === 1), sleep(3000)]);
+      await Promise.race([until(() => !waiting || up.closed === 1), sleep(3000)]);
     } finally {
+      waiting = false;
       clock.mockRestore();
     }
     expect(up.closed).toBe(1);
