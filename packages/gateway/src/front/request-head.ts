@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { charTable, foldName, headerName, TOKEN_CHARS } from '../proxy/chars.js';
+import { charTable, headerNameAt } from '../proxy/chars.js';
 import { headerObject } from '../proxy/headers.js';
 
 /**
@@ -56,16 +56,10 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     if (text.charCodeAt(at) !== 13 || text.charCodeAt(at + 1) !== 10) return undefined;
     at += 2;
     if (++lines > MAX_HEADER_LINES) return undefined;
-    const nameStart = at;
-    let hash = 0;
-    let c = text.charCodeAt(at);
-    while (TOKEN_CHARS[c] === 1) {
-      hash = foldName(hash, c);
-      c = text.charCodeAt(++at);
-    }
+    const name = headerNameAt(text, at);
+    at += name.length;
     // No empty name, no space before the colon, no obs-fold (a line starting with a space).
-    if (at === nameStart || c !== 58 /* : */) return undefined;
-    const name = headerName(text, nameStart, at, hash);
+    if (name === '' || text.charCodeAt(at) !== 58 /* : */) return undefined;
     at++;
     let valueStart = at;
     while (at < text.length && VALUE[text.charCodeAt(at)] === 1) at++;

@@ -32,6 +32,22 @@ export function foldName(hash: number, code: number): number {
 }
 
 /**
+ * The header name that starts at `text[start]` (the longest run of token characters there),
+ * lowercase, from {@link headerName}; '' when no token character is there. The name ends at
+ * `start + name.length`: the caller looks for its colon there.
+ */
+export function headerNameAt(text: string, start: number): string {
+  let at = start;
+  let hash = 0;
+  let code = text.charCodeAt(at);
+  while (TOKEN_CHARS[code] === 1) {
+    hash = foldName(hash, code);
+    code = text.charCodeAt(++at);
+  }
+  return at === start ? '' : headerName(text, start, at, hash);
+}
+
+/**
  * The lowercase header name at `text[start, end)` (a token; `hash` folded by {@link foldName}),
  * as a string V8 has internalized: the same string object every time a name repeats. A header
  * object keyed by a fresh slice costs a string-table lookup on each access (about 50 ns a field

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { charTable, foldName, headerName, TOKEN_CHARS } from '../chars.js';
+import { charTable, headerNameAt } from '../chars.js';
 import { headerObject } from '../headers.js';
 import { Http1Error, protocolError } from './errors.js';
 import { TOKEN } from './request-head.js';
@@ -330,16 +330,11 @@ export class ResponseParser {
     // value up to CR LF (the block ends with one, so every scan stops inside it).
     let start = lineEnd + 2;
     while (start < text.length) {
-      let at = start;
-      let hash = 0;
+      const name = headerNameAt(text, start);
+      const colon = start + name.length;
+      if (name === '' || text.charCodeAt(colon) !== 0x3a) return this.badLine(text, start);
+      let at = colon + 1;
       let c = text.charCodeAt(at);
-      while (TOKEN_CHARS[c] === 1) {
-        hash = foldName(hash, c);
-        c = text.charCodeAt(++at);
-      }
-      if (at === start || c !== 0x3a) return this.badLine(text, start);
-      const colon = at;
-      c = text.charCodeAt(++at);
       while (c === 0x20 || c === 0x09) c = text.charCodeAt(++at);
       const valueStart = at;
       while (FIELD_VALUE_CHARS[c] === 1) c = text.charCodeAt(++at);
@@ -351,7 +346,6 @@ export class ResponseParser {
       c = text.charCodeAt(valueEnd - 1);
       while (valueEnd > valueStart && (c === 0x20 || c === 0x09)) c = text.charCodeAt(--valueEnd - 1);
       const value = text.slice(valueStart, valueEnd);
-      const name = headerName(text, start, colon, hash);
       switch (name) {
         case 'content-length': {
           if (!CONTENT_LENGTH.test(value)) {
