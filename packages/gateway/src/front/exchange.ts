@@ -494,7 +494,7 @@ const NO_ATTEMPT: AttemptState = Object.freeze({
 
 function writeHead(exchange: FrontExchange): void {
   // From process.nextTick, where a fault would end the process, or from the pool, which would
-  // swallow it: it costs the connection.
+  // swallow it or fail the request: it costs the connection.
   try {
     exchange.flushHead();
   } catch (error) {

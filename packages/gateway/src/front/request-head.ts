@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { charTable, headerNameAt } from '../proxy/chars.js';
+import { charTable, headerNameAt, isAlphaNum } from '../proxy/chars.js';
 import { headerObject } from '../proxy/headers.js';
 
 /**
@@ -14,7 +14,6 @@ export interface FrontRequest {
   readonly close: boolean;
 }
 
-const isAlphaNum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 /** Characters of an origin-form target the fast path takes: RFC 3986's path and query characters. */
 const TARGET = charTable((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(c)));
 /** Characters of a header value the fast path takes: visible ASCII, space and tab. */

@@ -1,18 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { foldName, headerName, TOKEN_CHARS } from './chars.js';
+import { foldName, headerNameAt, TOKEN_CHARS } from './chars.js';
 
-/** The name at `text[start, end)` as a parser finds it: folded while scanned, then looked up. */
-function nameAt(text: string, start = 0, end = text.length): string {
-  let hash = 0;
-  for (let i = start; i < end; i++) hash = foldName(hash, text.charCodeAt(i));
-  return headerName(text, start, end, hash);
-}
+/** The name a parser finds at the start of `text`. */
+const nameAt = (text: string): string => headerNameAt(text, 0);
 
-describe('headerName', () => {
-  it('lowercases the name at the given place, whatever its case', () => {
+describe('headerNameAt', () => {
+  it('reads the token at the given place, lowercased, up to the first character that is not one', () => {
     expect(nameAt('Content-Type')).toBe('content-type');
-    expect(nameAt('CONTENT-TYPE')).toBe('content-type');
-    expect(nameAt('x: 1\r\nX-Request-Id: 2', 6, 18)).toBe('x-request-id');
+    expect(nameAt('CONTENT-TYPE: x')).toBe('content-type');
+    expect(headerNameAt('x: 1\r\nX-Request-Id: 2', 6)).toBe('x-request-id');
+    expect(nameAt('Host :x')).toBe('host');
+    expect(nameAt('a\u00e9b')).toBe('a');
+  });
+
+  it('finds no name where no token character is', () => {
+    expect(nameAt(': x')).toBe('');
+    expect(nameAt(' folded')).toBe('');
+    expect(nameAt('')).toBe('');
   });
 
   it('gives back the same name for every spelling of it, and the right one after another took its slot', () => {

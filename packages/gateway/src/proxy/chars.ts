@@ -9,7 +9,9 @@ export function charTable(accepts: (code: number) => boolean): Uint8Array {
   return codes;
 }
 
-const isAlphaNum = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+/** Whether `c` is an ASCII digit or letter. */
+export const isAlphaNum = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 
 /** Characters of a token (RFC 9110 §5.6.2): header names and methods. */
 export const TOKEN_CHARS = charTable(
@@ -56,7 +58,7 @@ export function headerNameAt(text: string, start: number): string {
  * character, so a collision costs one slice, never a wrong name. Names longer than 64
  * characters are sliced each time, not kept.
  */
-export function headerName(text: string, start: number, end: number, hash: number): string {
+function headerName(text: string, start: number, end: number, hash: number): string {
   // Clients choose the names of request headers: a long one is not kept (nor made a key).
   if (end - start > CACHED_NAME_LENGTH) return text.slice(start, end).toLowerCase();
   const slot = hash & (NAME_SLOTS - 1);

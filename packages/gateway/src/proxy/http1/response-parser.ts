@@ -13,7 +13,7 @@ export interface ResponseSink {
 /** Control characters other than HTAB are not allowed in a field value. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses.
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** Bytes of a field value or reason phrase: all but control characters (HTAB is one) and DEL. */
+/** Bytes of a field value or reason phrase: all but DEL and the control characters other than HTAB. */
 const FIELD_VALUE_CHARS = charTable((c) => c === 0x09 || (c >= 0x20 && c !== 0x7f));
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
