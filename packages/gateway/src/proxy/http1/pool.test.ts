@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OK, RawServer, Recorder, send, until } from './fixtures/servers.js';
 import { Http1Pool, type Http1PoolOptions } from './pool.js';
@@ -196,6 +198,34 @@ describe('Http1Pool keep-alive', () => {
     expect(r.events).toEqual(['start', 'head', 'data', 'read-end', 'data', 'read-end', 'data', 'end']);
     expect(r.body).toBe('abcd');
     expect(pieces).toEqual([]);
+  });
+
+  it('keeps the process alive while a reused socket waits for its answer', async () => {
+    // Free sockets are unref'd; one taken again must be ref'd, or a script whose only handle is
+    // the request ends before the answer.
+    let served = 0;
+    const up = await httpServer((_req, res) => {
+      if (++served === 1) res.end('x');
+      else setTimeout(() => res.end('y'), 300);
+    });
+    const pool = new URL('../../../dist/proxy/http1/pool.js', import.meta.url).href;
+    const script = `
+      const { Http1Pool } = await import(${JSON.stringify(pool)});
+      const p = new Http1Pool(${JSON.stringify(up.origin)}, { keepAliveTimeout: 4000 });
+      const get = () => new Promise((resolve, reject) => p.dispatch(
+        { method: 'GET', path: '/', headers: {}, body: null },
+        { onResponseEnd: () => resolve('answered'), onResponseError: (_c, e) => reject(e) },
+      ));
+      console.log(await get());
+      console.log(await get());
+      await p.destroy();
+    `;
+    // Not spawnSync: the upstream answers from this process's event loop.
+    const child = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]).catch(
+      (error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }),
+    );
+    expect(child.stdout.trim().split('\n')).toEqual(['answered', 'answered']);
+    expect(up.connections).toBe(1);
   });
 
   it('drops a free socket the upstream closed and uses a new one', async () => {

@@ -290,12 +290,13 @@ export class Http1Pool {
     const free = this.free;
     while (free.length > 0) {
       const conn = free.pop()!;
-      conn.idle = false;
       // A socket the peer is closing (its 'end' not handled yet) is never written to.
       if (conn.closed || conn.socket.readyState !== 'open') {
+        conn.idle = false; // off the free list already
         conn.destroy();
         continue;
       }
+      // `send` takes it out of idle (and refs its socket again).
       this.pendingCount--;
       this.runningCount++;
       conn.send(request);
