@@ -63,8 +63,8 @@ export interface StartGatewayOptions {
    */
   upstreamCa?: string;
   /**
-   * Serve GET and HEAD requests on uncached proxy routes to URLs and services (with or
-   * without retries, breaker, bulkhead, auth, rate limit and CORS; see `Gateway.frontMatch`)
+   * Serve GET and HEAD requests on proxy routes to URLs and services (with or without retries,
+   * breaker, bulkhead, auth, rate limit, CORS and cache; see `Gateway.frontMatch`)
    * through the fast-path front, which parses and
    * answers them without node:http's per-request objects; every other request is node:http's as
    * before. Default true.

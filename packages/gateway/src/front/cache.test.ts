@@ -3,6 +3,7 @@ import { answered, differential, echoOf, type Outcome, outcome } from '../fixtur
 import {
   type BehaviourUpstream,
   BIG_BYTES,
+  HOST,
   HUGE_BYTES,
   headerOf,
   RawConnection,
@@ -19,7 +20,6 @@ import type { RunningGateway } from '../start.js';
  * same entries and every answer must be the same.
  */
 
-const HOST = 'host: gw.test\r\n';
 const ORIGIN = 'https://app.example.com';
 
 let up: BehaviourUpstream;

@@ -18,6 +18,7 @@ import {
 } from '../fixtures/differential.js';
 import {
   type BehaviourUpstream,
+  HOST,
   headerOf,
   RawConnection,
   startBehaviourUpstream,
@@ -35,7 +36,6 @@ import type { DeadlineLists } from './deadlines.js';
  * outcomes are in cache.test.ts).
  */
 
-const HOST = 'host: gw.test\r\n';
 const SECRET = 'a-shared-secret-of-at-least-32-bytes!!';
 const ORIGIN = 'https://app.example.com';
 const now = () => Math.floor(Date.now() / 1000);

@@ -16,6 +16,7 @@ import {
 import {
   type BehaviourUpstream,
   BIG_BYTES,
+  HOST,
   HUGE_BYTES,
   headerOf,
   MEDIUM_BYTES,
@@ -40,7 +41,6 @@ function startMode(fastPath: boolean, options: StartGatewayOptions): Promise<Run
   return startTestGateway({ ...options, fastPath });
 }
 
-const HOST = 'host: gw.test\r\n';
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 
 let up: BehaviourUpstream;

@@ -4,6 +4,7 @@ import { answered, differential, outcome } from '../fixtures/differential.js';
 import {
   arrivalsOf,
   type BehaviourUpstream,
+  HOST,
   headerOf,
   RawConnection,
   startBehaviourUpstream,
@@ -17,8 +18,6 @@ import type { RunningGateway } from '../start.js';
  * (`acquirePermission`, `onSuccess`/`onError`, `onComplete`), as the node:http path's pipeline
  * does, so both paths give the same answers and leave the policies in the same state.
  */
-
-const HOST = 'host: gw.test\r\n';
 
 /** One upstream per guarded route: breakers and bulkheads are per upstream origin. */
 let breakerUp: BehaviourUpstream;

@@ -4,6 +4,7 @@ import { answered, differential, echoOf, frontStats } from '../fixtures/differen
 import {
   arrivalsOf,
   type BehaviourUpstream,
+  HOST,
   headerOf,
   RawConnection,
   startBehaviourUpstream,
@@ -17,8 +18,6 @@ import type { RunningGateway } from '../start.js';
  * on the node:http path (TLS, the gateway's CA bundle), and the front relays its answer, so both
  * give the same answers to the same bytes.
  */
-
-const HOST = 'host: gw.test\r\n';
 
 let ca: TestCa;
 let otherCa: TestCa;

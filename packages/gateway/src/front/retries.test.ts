@@ -13,6 +13,7 @@ import {
 import {
   arrivalsOf,
   type BehaviourUpstream,
+  HOST,
   headerOf,
   RawConnection,
   type RawResponse,
@@ -29,8 +30,6 @@ import type { RunningGateway } from '../start.js';
  */
 
 type Registry = Awaited<ReturnType<typeof startRegistry>>;
-
-const HOST = 'host: gw.test\r\n';
 
 let registry: Registry;
 let up: BehaviourUpstream;

@@ -2,7 +2,7 @@ import { startRegistry } from '@flotilla/registry';
 import { eventually, freePort } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answered, differential, echoOf, frontStats } from '../fixtures/differential.js';
-import { type BehaviourUpstream, RawConnection, startBehaviourUpstream } from '../fixtures/front.js';
+import { type BehaviourUpstream, HOST, RawConnection, startBehaviourUpstream } from '../fixtures/front.js';
 import { registerInstance, prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
 import { quiet } from '../fixtures/upstream.js';
 import type { RouteDefinition } from '../routes/schema.js';
@@ -15,8 +15,6 @@ import type { RunningGateway } from '../start.js';
  */
 
 type Registry = Awaited<ReturnType<typeof startRegistry>>;
-
-const HOST = 'host: gw.test\r\n';
 
 let registry: Registry;
 let one: BehaviourUpstream;

@@ -70,22 +70,8 @@ interface VaryEntry {
 
 /** RFC 9111 §3 / RFC 9110 §15.1: status codes cacheable by default. */
 const CACHEABLE_STATUS = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501]);
-/** Not stored: hop-by-hop, recomputed on a hit, or per-response. */
-const UNSTORED_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authentication-info',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'age',
-  'x-cache',
-  'set-cookie',
-]);
+/** Not stored: recomputed on a hit, or per-response (hop-by-hop headers go by `isHopByHop`). */
+const UNSTORED_HEADERS = new Set(['age', 'x-cache', 'set-cookie']);
 
 /**
  * A route's cache of GET responses, in memory, bounded by bytes. It behaves as a shared cache
