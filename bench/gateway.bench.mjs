@@ -7,8 +7,9 @@
 // workers each; a raw-socket sketch of a front without node:http
 // (bench/gateway-front-sketch.mjs; the ceiling of the front's design, not a server); and the
 // floor of Node's sockets, a node:net relay without HTTP (trivial upstream and paced run only).
-// Upstreams: a trivial JSON handler and a 10 ms handler. Each server runs in its own process
-// (this file with --serve <kind>), as in production.
+// Upstreams: a trivial JSON handler and a 10 ms handler; and POSTs with a 1 KiB JSON body to the
+// trivial one (direct, nginx, fastify, Flotilla with its front and through node:http only). Each
+// server runs in its own process (this file with --serve <kind>), as in production.
 // The CPU-bound parts (trivial upstream, paced run) run GATEWAY_BENCH_ROUNDS times (default 3),
 // interleaved across targets, and report the median round (the ratios: the median of the ratios
 // round by round), so one disturbed run does not decide.
@@ -153,6 +154,7 @@ async function serve(kind, args) {
     const app = Fastify({ logger: false });
     await app.register(replyFrom, { undici: { connections: 128, pipelining: 1 } });
     app.get('/json', (_req, reply) => reply.from(`http://127.0.0.1:${json}/json`));
+    app.post('/json', (_req, reply) => reply.from(`http://127.0.0.1:${json}/json`));
     app.get('/slow', (_req, reply) => reply.from(`http://127.0.0.1:${slow}/json`));
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = app.server.address().port;
@@ -306,13 +308,14 @@ function toMs(text) {
 
 /**
  * Runs wrk against `url` (with `headers`); returns req/s, p50 and p99 in ms, and errors. With
- * `paced`, each connection waits a random think time between its requests (a Lua `delay()`), so the
- * rate is about connections ÷ (think time + latency) whatever the target's capacity.
+ * `load`, its `connections` and Lua `script`: the paced runs' script makes each connection wait a
+ * random think time between its requests (a Lua `delay()`), so the rate is about connections ÷
+ * (think time + latency) whatever the target's capacity; the POST runs' sets method and body.
  */
-function wrk(url, seconds = DURATION_S, headers = {}, paced = undefined, cpu = {}) {
+function wrk(url, seconds = DURATION_S, headers = {}, load = undefined, cpu = {}) {
   const extra = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
-  const connections = paced?.connections ?? CONNECTIONS;
-  const script = paced ? ['-s', paced.script] : [];
+  const connections = load?.connections ?? CONNECTIONS;
+  const script = load ? ['-s', load.script] : [];
   const before = { proxy: cpuSeconds(cpu.proxy), upstream: cpuSeconds(cpu.upstream) };
   const run = spawnSync(
     'wrk',
@@ -364,6 +367,22 @@ function cpuSeconds(pid) {
   visit(pid);
   return ticks / TICKS_PER_SECOND;
 }
+
+/** Size of the POST runs' request body. */
+const POST_BODY_BYTES = 1024;
+/** Targets of the POST runs. */
+const POST_TARGETS = [
+  'direct',
+  'nginx',
+  'fastify + reply-from',
+  'flotilla plain route',
+  'flotilla plain route, node:http only',
+];
+const UPSTREAM_LABELS = {
+  json: 'trivial JSON',
+  slow: '10 ms handler',
+  post: `trivial JSON, POST ${POST_BODY_BYTES / 1024} KiB`,
+};
 
 async function main() {
   if (spawnSync('sh', ['-c', 'command -v wrk']).status !== 0) {
@@ -424,20 +443,34 @@ async function main() {
   const running = targets.filter((t) => !t.skipped);
   /** Each target's rounds on the trivial upstream, by name. */
   const jsonRounds = new Map();
-  for (const upstream of ['json', 'slow']) {
+  const scripts = mkdtempSync(join(tmpdir(), 'flotilla-wrk-'));
+  // POST with a 1 KiB JSON body (the front reads a body up to 64 KiB itself).
+  const post = { connections: CONNECTIONS, script: join(scripts, 'post.lua') };
+  writeFileSync(
+    post.script,
+    `wrk.method = "POST"\nwrk.body = '{"data":"' .. string.rep("x", ${POST_BODY_BYTES - 11}) .. '"}'\nwrk.headers["Content-Type"] = "application/json"\n`,
+  );
+  for (const upstream of ['json', 'slow', 'post']) {
     // The trivial upstream is CPU-bound, so anything else on the machine moves it: every target
     // runs ROUNDS times, the rounds interleaved (A B C, A B C, …), and the median round counts.
-    const rounds = upstream === 'json' ? ROUNDS : 1;
+    const rounds = upstream === 'slow' ? 1 : ROUNDS;
     // The relay does not route: it has no 10 ms row.
-    const those = upstream === 'json' ? running : running.filter((t) => !t.jsonOnly);
+    const those =
+      upstream === 'json'
+        ? running
+        : upstream === 'slow'
+          ? running.filter((t) => !t.jsonOnly)
+          : running.filter((t) => POST_TARGETS.includes(t.name));
+    const url = (t) => (upstream === 'slow' ? t.slow : t.json);
+    const load = upstream === 'post' ? post : undefined;
     const runs = new Map(those.map((t) => [t, []]));
     for (let round = 0; round < rounds; round++) {
       for (const t of those) {
-        if (round === 0) wrk(t[upstream], 1, t.headers); // warm-up: JIT, connection pools, JWKS fetch
+        if (round === 0) wrk(url(t), 1, t.headers, load); // warm-up: JIT, connection pools, JWKS fetch
         runs.get(t).push(
-          wrk(t[upstream], DURATION_S, t.headers, undefined, {
+          wrk(url(t), DURATION_S, t.headers, load, {
             proxy: t.pid,
-            upstream: (upstream === 'json' ? json : slow).pid,
+            upstream: (upstream === 'slow' ? slow : json).pid,
           }),
         );
       }
@@ -446,13 +479,14 @@ async function main() {
       const all = runs.get(t);
       if (upstream === 'json') jsonRounds.set(t.name, all);
       results.push({
-        upstream: upstream === 'json' ? 'trivial JSON' : '10 ms handler',
+        upstream: UPSTREAM_LABELS[upstream],
         target: t.name,
         ...middleBy(all, (r) => r.rps),
         ...(all.length > 1 ? { roundsRps: all.map((r) => r.rps) } : {}),
       });
     }
   }
+  rmSync(scripts, { recursive: true, force: true });
   // Ratios are taken round by round (two targets of one round ran within a minute of each other,
   // on the same machine state) and the median of those is reported.
   const ratio = (row, name) => {

@@ -157,6 +157,11 @@ export class Gateway {
     return match?.route.action.kind === 'proxy' ? match : undefined;
   }
 
+  /** Largest request body `route` takes (413 over it): its own `maxBodySize`, or the gateway's. */
+  bodyLimitOf(route: CompiledRoute): number {
+    return route.maxBodySize ?? this.maxBodySize;
+  }
+
   /** `request` listener of the gateway's HTTP server. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const started = performance.now();
@@ -311,7 +316,7 @@ export class Gateway {
     const hasBody =
       (contentLength !== undefined && contentLength !== '0') ||
       req.headers['transfer-encoding'] !== undefined;
-    const limit = route.maxBodySize ?? this.maxBodySize;
+    const limit = this.bodyLimitOf(route);
     if (contentLength !== undefined && Number(contentLength) > limit) {
       sendTooLarge(res, requestId, limit);
       return;

@@ -162,6 +162,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   const limits = {
     maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
     headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
     // Longer than the 60 s idle timeout of common load balancers in front of a gateway, so
     // they, not we, close idle connections (the keep-alive race, seen from the other side).
     keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 65_000,
@@ -169,7 +170,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderSize,
-      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      requestTimeout: limits.requestTimeoutMs,
       headersTimeout: limits.headersTimeoutMs,
       // node:http checks the two timeouts above on this interval (30 s by default, so a 10 s
       // head timeout could fire at 40 s); a quarter of the head timeout keeps it near its value.

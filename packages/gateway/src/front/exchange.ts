@@ -1,7 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Headers } from '@flotilla/core';
 import type { BalancerPick } from '@flotilla/discovery';
-import { isAbortError, isFailure, type Retry, type RetryCall } from '@flotilla/resilience';
+import {
+  isAbortError,
+  isFailure,
+  isIdempotentMethod,
+  type Retry,
+  type RetryCall,
+} from '@flotilla/resilience';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
@@ -53,7 +59,7 @@ export interface FrontSink {
 }
 
 /**
- * One request the fast-path front serves itself: a GET or HEAD on a proxy route
+ * One request the fast-path front serves itself (its body, if any, already whole) on a proxy route
  * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, answered
  * from the route's cache if it holds the answer, else sent through the upstream's pool under the
  * route's deadline, each attempt admitted by the upstream's breaker and bulkhead, and retried as
@@ -114,6 +120,8 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly request: FrontRequest,
     private readonly match: RouteMatch,
     started: number,
+    /** The request's body, whole (the front takes only `Content-Length` ones), or null. */
+    private readonly body: Buffer | null = null,
   ) {
     this.route = match.route;
     this.leg = host.pickLeg(this.route);
@@ -148,7 +156,7 @@ export class FrontExchange implements Http1Handler, Due {
         if (this.reply.over) return; // the client left meanwhile
         try {
           if (!access.ok) this.reply.problem(access.problem, access.headers);
-          else if (features.cache === undefined || !this.fromCache(features.cache, req, access.claims))
+          else if (!features.cache?.applies(req) || !this.fromCache(features.cache, req, access.claims))
             this.send(pathname, search, access.principal);
         } catch (error) {
           this.drop(error);
@@ -205,7 +213,7 @@ export class FrontExchange implements Http1Handler, Due {
       path: this.host.upstreamPath(route, leg, this.match, pathname, search),
       method: request.method,
       headers: headers as Record<string, string>,
-      body: null,
+      body: this.body,
       // The client's names and values passed the front's parser; the gateway's own are safe
       // (the principal is base64url). Routes with header operations keep the pool's check: their
       // values are checked when the routes load, but a route compiled another way may skip that.
@@ -213,8 +221,9 @@ export class FrontExchange implements Http1Handler, Due {
     };
     const retry = this.retry;
     if (retry !== undefined) {
-      // The front takes GET and HEAD without a body: idempotent calls.
-      this.call = { idempotent: true, dl: deadline };
+      // As on the node:http path: a request with a body is never retried (only sent again to
+      // another instance when the first refused the connection).
+      this.call = { idempotent: this.body === null && isIdempotentMethod(request.method), dl: deadline };
       retry.onCall(now);
     }
     this.startAttempt(deadline, now);

@@ -166,6 +166,32 @@ const ROWS: Row[] = [
     status: 200,
   },
   {
+    name: 'a POST with a body and a valid token: admitted, the body sent upstream',
+    bytes: () =>
+      `POST /plays/echo HTTP/1.1\r\n${HOST}authorization: Bearer ${token}\r\norigin: ${ORIGIN}\r\n` +
+      'content-type: application/json\r\ncontent-length: 13\r\n\r\n{"title":"x"}',
+    methods: ['POST'],
+    path: 'fast',
+    status: 200,
+    check: (r) => {
+      expect(echoOf(r)).toMatchObject({ method: 'POST', body: '{"title":"x"}' });
+      expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN);
+    },
+  },
+  {
+    name: 'a POST with a body and no credential: 401',
+    bytes: () => `POST /plays/echo HTTP/1.1\r\n${HOST}content-length: 13\r\n\r\n{"title":"x"}`,
+    methods: ['POST'],
+    path: 'fast',
+    status: 401,
+  },
+  {
+    name: "a CORS preflight (OPTIONS): node:http's",
+    bytes: () => get('/plays/echo', { origin: ORIGIN, 'access-control-request-method': 'POST' }, 'OPTIONS'),
+    path: 'handoff',
+    status: 204,
+  },
+  {
     name: 'no credential: 401 with WWW-Authenticate and the CORS headers',
     bytes: () => get('/plays/echo', { origin: ORIGIN }),
     path: 'fast',

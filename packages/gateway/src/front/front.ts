@@ -2,9 +2,10 @@ import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { clientErrorAnswer } from '../answers.js';
 import type { Gateway } from '../gateway.js';
+import type { RouteMatch } from '../routes/table.js';
 import { DeadlineLists } from './deadlines.js';
 import { FrontExchange, type FrontHost, type FrontSink } from './exchange.js';
-import { parseRequestHead } from './request-head.js';
+import { type FrontRequest, mayStartRequest, parseRequestHead } from './request-head.js';
 
 /** Options of a {@link Front}. */
 export interface FrontOptions {
@@ -12,6 +13,8 @@ export interface FrontOptions {
   maxHeaderSize: number;
   /** Time a client has to send a request head (408 after it). */
   headersTimeoutMs: number;
+  /** Time a client has to send a request body once its head arrived (408 after it); 0 for none. */
+  requestTimeoutMs: number;
   /** Idle time after which a keep-alive connection is closed. */
   keepAliveTimeoutMs: number;
 }
@@ -29,11 +32,17 @@ export interface FrontStats {
 const HEAD_END = Buffer.from('\r\n\r\n');
 /** Bytes a client may send ahead (pipelined requests) while an answer is being written. */
 const READ_AHEAD_LIMIT = 64 * 1024;
+/**
+ * Largest request body the front takes (held whole before it goes upstream, so a retry can send
+ * it again); a longer one, or a chunked one, goes to node:http, which streams it.
+ */
+export const FRONT_BODY_LIMIT = 64 * 1024;
 
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
- * requests the front can take whole (GET or HEAD, HTTP/1.1, no body, a route `Gateway.frontMatch` gives)
- * are parsed and answered here, without node:http's per-request objects. Any other request, or
+ * requests the front can take whole (HTTP/1.1, GET, HEAD, POST, PUT, PATCH or DELETE, no body or
+ * a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a route
+ * `Gateway.frontMatch` gives) are parsed and answered here, without node:http's per-request objects. Any other request, or
  * any head the strict parser does not accept, hands the connection with the bytes read so far to
  * node:http for the rest of its life, so node:http keeps producing every other answer (400, 413,
  * 431, bodies, upgrades, every feature) exactly as without the front.
@@ -52,7 +61,7 @@ export class Front {
   readonly keepAliveLines: string;
 
   constructor(
-    readonly host: FrontHost & Pick<Gateway, 'frontMatch'>,
+    readonly host: FrontHost & Pick<Gateway, 'frontMatch' | 'bodyLimitOf'>,
     private readonly server: Server,
     readonly options: FrontOptions,
   ) {
@@ -141,13 +150,30 @@ export class Front {
 const IDLE = 0;
 const HEADERS = 1;
 const KEEP_ALIVE = 2;
+const BODY = 3;
+
+/** A request whose head the front took and whose body has not all arrived yet. */
+interface PendingRequest {
+  readonly request: FrontRequest;
+  readonly match: RouteMatch;
+  /** When its head was read (`performance.now()`). */
+  readonly started: number;
+  readonly pathname: string;
+  readonly search: string;
+  /** Where its body starts in the connection's buffer. */
+  readonly bodyStart: number;
+}
 
 /** One client connection while the front owns it. */
 class FrontConnection implements FrontSink {
   readonly remoteAddress: string | undefined;
   private buffer: Buffer | undefined;
   private exchange: FrontExchange | undefined;
-  /** What the connection waits for that the front's sweep times (HEADERS, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
+  /** A request waiting for the rest of its body; what came for it after `buffer` is in `parts`. */
+  private pending: PendingRequest | undefined;
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  /** What the connection waits for that the front's sweep times (HEADERS, BODY, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
   private waitKind = IDLE;
   private waitEnd = 0;
   private answered = 0;
@@ -175,6 +201,19 @@ class FrontConnection implements FrontSink {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ending) return;
+    const pending = this.pending;
+    if (pending !== undefined) {
+      // A body in many pieces is joined once, when it is whole (not copied again per piece).
+      this.parts.push(chunk);
+      this.partsLength += chunk.length;
+      const buffer = this.buffer!;
+      if (buffer.length + this.partsLength < pending.bodyStart + pending.request.contentLength) return;
+      this.buffer = Buffer.concat([buffer, ...this.parts]);
+      this.parts = [];
+      this.partsLength = 0;
+      this.advance();
+      return;
+    }
     const buffer = this.buffer;
     this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
     if (this.exchange !== undefined || this.draining) {
@@ -229,7 +268,13 @@ class FrontConnection implements FrontSink {
 
   private readonly onEnd = (): void => {
     // As node:http does (it does not allow half-open clients): an answer being made is dropped
-    // and the connection ends; bytes not answered yet go to node:http, which does the same.
+    // and the connection ends; bytes not answered yet go to node:http, which does the same. A
+    // request whose body was cut short is dropped: nothing of it went upstream.
+    if (this.pending !== undefined) {
+      this.dropPending();
+      this.end();
+      return;
+    }
     const exchange = this.exchange;
     if (exchange !== undefined) {
       this.exchange = undefined;
@@ -244,6 +289,7 @@ class FrontConnection implements FrontSink {
   private readonly onClose = (): void => {
     this.gone = true;
     this.waitKind = IDLE;
+    this.dropPending();
     this.front.forget(this);
     this.exchange?.abandon();
     this.exchange = undefined;
@@ -253,8 +299,12 @@ class FrontConnection implements FrontSink {
     // 'close' follows: that is where the connection is cleaned up.
   };
 
-  /** Reads and starts the next request in the buffer, or waits for one. */
+  /** Reads and starts the next request in the buffer, or waits for one (or for its body). */
   private next(): void {
+    if (this.pending !== undefined) {
+      this.takeBody(this.pending);
+      return;
+    }
     const front = this.front;
     const buffer = this.buffer;
     if (buffer === undefined) {
@@ -284,17 +334,50 @@ class FrontConnection implements FrontSink {
     const pathname = q < 0 ? url : url.slice(0, q);
     const search = q < 0 ? '' : url.slice(q);
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
-    if (match === undefined) {
+    const length = request.contentLength;
+    // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
+    if (
+      match === undefined ||
+      (length > 0 && (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route)))
+    ) {
       this.handOff(false);
       return;
     }
     this.stopWait();
-    this.buffer = end + 4 < buffer.length ? buffer.subarray(end + 4) : undefined;
+    this.takeBody({ request, match, started, pathname, search, bodyStart: end + 4 });
+  }
+
+  /**
+   * Starts `pending` once its body is in the buffer; until then waits for it (408 after the
+   * request timeout, as node:http answers a body that does not come).
+   */
+  private takeBody(pending: PendingRequest): void {
+    const buffer = this.buffer!;
+    const bodyEnd = pending.bodyStart + pending.request.contentLength;
+    if (buffer.length < bodyEnd) {
+      if (this.pending === undefined) {
+        this.pending = pending;
+        this.startWait(BODY, this.front.options.requestTimeoutMs);
+      }
+      return;
+    }
+    this.pending = undefined;
+    this.stopWait();
+    const body = bodyEnd > pending.bodyStart ? buffer.subarray(pending.bodyStart, bodyEnd) : null;
+    this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
+    const { request, match, started } = pending;
     if (request.close) this.closeAfter = true;
+    const front = this.front;
     front.stats.served++;
-    const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, started);
+    const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, started, body);
     this.exchange = exchange;
-    exchange.start(pathname, search);
+    exchange.start(pending.pathname, pending.search);
+  }
+
+  private dropPending(): void {
+    this.pending = undefined;
+    this.parts = [];
+    this.partsLength = 0;
   }
 
   connectionLines(): string {
@@ -335,15 +418,16 @@ class FrontConnection implements FrontSink {
     this.socket.destroy();
   }
 
-  /** Closes the connection unless an answer is being made. */
+  /** Closes the connection unless a request is being received or answered. */
   closeIfIdle(): void {
-    if (this.exchange === undefined) this.socket.destroy();
+    if (this.exchange === undefined && this.pending === undefined) this.socket.destroy();
   }
 
   /** Ends the connection, after `last` if given; the front reads nothing more from it. */
   private end(last?: string): void {
     this.ending = true;
     this.buffer = undefined;
+    this.dropPending();
     if (last === undefined) this.socket.end();
     else this.socket.end(last, 'latin1');
   }
@@ -369,29 +453,27 @@ class FrontConnection implements FrontSink {
     this.waitKind = IDLE;
   }
 
-  /** Called by the front's sweep: a head not received in time gets a 408, an idle connection closes. */
+  /**
+   * Called by the front's sweep: a head or body not received in time gets a 408, an idle
+   * connection closes.
+   */
   sweep(now: number): void {
     const kind = this.waitKind;
     if (kind === IDLE || now < this.waitEnd) return;
     this.waitKind = IDLE;
-    if (kind === HEADERS) this.end(clientErrorAnswer(408));
+    if (kind === HEADERS || kind === BODY) this.end(clientErrorAnswer(408));
     else if (kind === KEEP_ALIVE) this.socket.destroy();
   }
 }
 
-const GET = Buffer.from('GET /');
-const HEAD = Buffer.from('HEAD /');
-
 /**
  * Whether the start of a head (no blank line yet) can already not be one the front takes: it
- * does not begin like `GET /` or `HEAD /`, holds a control byte other than CR, LF and tab or a
- * byte above 0x7e, or a bare CR or LF. node:http then answers it at once (400) instead of the
- * front waiting for a blank line that may never come.
+ * does not begin like a request line of a method the front takes (`GET /`, `POST /`…), holds a
+ * control byte other than CR, LF and tab or a byte above 0x7e, or a bare CR or LF. node:http then
+ * answers it at once (400) instead of the front waiting for a blank line that may never come.
  */
 function cannotBeTaken(bytes: Buffer): boolean {
-  const n = Math.min(bytes.length, 6);
-  if (bytes.compare(GET, 0, Math.min(n, 5), 0, Math.min(n, 5)) !== 0 && bytes.compare(HEAD, 0, n, 0, n) !== 0)
-    return true;
+  if (!mayStartRequest(bytes)) return true;
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]!;
     if ((c < 32 && c !== 9 && c !== 10 && c !== 13) || c > 126) return true;

@@ -67,6 +67,18 @@ const rows: Row[] = [
   { name: 'an answer over TLS', bytes: get('/tls/echo?x=1'), status: 200 },
   { name: 'a chunked answer', bytes: get('/tls/chunked'), status: 200 },
   { name: 'HEAD', bytes: get('/tls/echo', 'HEAD'), methods: ['HEAD'], status: 200 },
+  {
+    name: 'a POST with a body',
+    bytes: `POST /tls/echo HTTP/1.1\r\n${HOST}content-length: 11\r\n\r\nhello world`,
+    methods: ['POST'],
+    status: 200,
+  },
+  {
+    name: 'a POST with a body, reset: not retried (502)',
+    bytes: `POST /retried/flaky?fail=reset HTTP/1.1\r\n${HOST}content-length: 5\r\n\r\nhello`,
+    methods: ['POST'],
+    status: 502,
+  },
   { name: 'a 2 MB answer', bytes: get('/tls/big'), status: 200 },
   { name: 'a 16 MB answer streamed with backpressure', bytes: get('/tls/huge'), status: 200 },
   { name: 'the upstream headers Constructor and __proto__', bytes: get('/tls/objectnames'), status: 200 },

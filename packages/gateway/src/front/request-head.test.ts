@@ -13,6 +13,7 @@ describe('parseRequestHead', () => {
       method: 'GET',
       url: '/api/titles?id=7&x=%20',
       headers: { host: 'gw:8080', 'x-thing': 'a b', accept: '*/*' },
+      contentLength: 0,
       close: false,
     });
   });
@@ -22,12 +23,33 @@ describe('parseRequestHead', () => {
       method: 'HEAD',
       url: '/',
       headers: { host: 'a' },
+      contentLength: 0,
       close: false,
     });
     expect(parseRequestHead(head('GET /x HTTP/1.1', 'Host: a', 'X-Empty:'))?.headers).toEqual({
       host: 'a',
       'x-empty': '',
     });
+  });
+
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE'])('takes a %s', (method) => {
+    expect(parseRequestHead(head(`${method} /x HTTP/1.1`, 'host: a'))).toEqual({
+      method,
+      url: '/x',
+      headers: { host: 'a' },
+      contentLength: 0,
+      close: false,
+    });
+  });
+
+  it('reads a body length and keeps its header', () => {
+    const request = parseRequestHead(head('POST /x HTTP/1.1', 'host: a', 'Content-Length:  42 '));
+    expect(request?.contentLength).toBe(42);
+    expect(request?.headers['content-length']).toBe('42');
+    expect(parseRequestHead(head('GET /x HTTP/1.1', 'host: a', 'content-length: 0'))?.contentLength).toBe(0);
+    expect(parseRequestHead(head('PUT /x HTTP/1.1', 'host: a', 'content-length: 007'))?.contentLength).toBe(
+      7,
+    );
   });
 
   it('notes Connection: close, alone or in a list', () => {
@@ -40,7 +62,9 @@ describe('parseRequestHead', () => {
   // Each of these goes to node:http, which answers it (or refuses it) as it always did.
   it.each([
     ['no Host', head('GET /x HTTP/1.1', 'Accept: */*')],
-    ['another method', head('POST /x HTTP/1.1')],
+    ['OPTIONS (a CORS preflight)', head('OPTIONS /x HTTP/1.1')],
+    ['another method', head('PROPFIND /x HTTP/1.1')],
+    ['a method the front takes without its space', head('POST/x HTTP/1.1')],
     ['a lowercase method', head('get /x HTTP/1.1')],
     ['HTTP/1.0', head('GET /x HTTP/1.0')],
     ['HTTP/2 preface', 'PRI * HTTP/2.0'],
@@ -51,7 +75,18 @@ describe('parseRequestHead', () => {
     ['a non-ASCII target byte', head('GET /caf\u00e9 HTTP/1.1')],
     ['two spaces before the version', head('GET /x  HTTP/1.1')],
     ['text after the version', head('GET /x HTTP/1.1 extra')],
-    ['a body by length', head('GET /x HTTP/1.1', 'Content-Length: 0')],
+    ['an empty body length', head('POST /x HTTP/1.1', 'Content-Length:')],
+    ['a signed body length', head('POST /x HTTP/1.1', 'Content-Length: +5')],
+    ['a body length list', head('POST /x HTTP/1.1', 'Content-Length: 5, 5')],
+    ['a hexadecimal body length', head('POST /x HTTP/1.1', 'Content-Length: 0x5')],
+    ['a tab after the body length (llhttp refuses it)', head('POST /x HTTP/1.1', 'Content-Length: 5\t')],
+    ['a tab before the body length', head('POST /x HTTP/1.1', 'Content-Length:\t5')],
+    ['a body length of 16 digits', head('POST /x HTTP/1.1', `Content-Length: 1${'0'.repeat(15)}`)],
+    ['two body lengths', head('POST /x HTTP/1.1', 'Content-Length: 5', 'content-length: 5')],
+    [
+      'a body length and chunking',
+      head('POST /x HTTP/1.1', 'Content-Length: 5', 'Transfer-Encoding: chunked'),
+    ],
     ['a chunked body', head('GET /x HTTP/1.1', 'transfer-encoding: chunked')],
     ['an upgrade', head('GET /ws HTTP/1.1', 'Upgrade: websocket')],
     ['Connection: upgrade', head('GET /ws HTTP/1.1', 'Connection: Upgrade')],

@@ -2,25 +2,65 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { charTable, headerNameAt, isAlphaNum } from '../proxy/chars.js';
 import { headerObject } from '../proxy/headers.js';
 
+/** Methods the front takes (OPTIONS, a CORS preflight, and CONNECT, TRACE and others go to node:http). */
+export type FrontMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 /**
- * A request head the fast path serves itself: GET or HEAD over HTTP/1.1 without a body, every
- * header line plain and unique. Names are lowercased, values trimmed (as `IncomingMessage` has them).
+ * A request head the fast path serves itself: one of {@link FrontMethod} over HTTP/1.1, with no
+ * body or a `Content-Length` one (never chunked), every header line plain and unique. Names are
+ * lowercased, values trimmed (as `IncomingMessage` has them).
  */
 export interface FrontRequest {
-  readonly method: 'GET' | 'HEAD';
+  readonly method: FrontMethod;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** Bytes of body after the head: its `Content-Length`, 0 without one. */
+  readonly contentLength: number;
   /** The client sent `Connection: close`: the connection ends after this answer. */
   readonly close: boolean;
 }
+
+/** The start of a request line the front may take, and its method (without the space). */
+const REQUEST_STARTS: readonly (readonly [string, FrontMethod])[] = [
+  ['GET /', 'GET'],
+  ['POST /', 'POST'],
+  ['HEAD /', 'HEAD'],
+  ['PUT /', 'PUT'],
+  ['PATCH /', 'PATCH'],
+  ['DELETE /', 'DELETE'],
+];
+
+/** The method of a request line that starts like one the front takes, or undefined. */
+function methodOf(text: string): FrontMethod | undefined {
+  for (const [start, method] of REQUEST_STARTS) if (text.startsWith(start)) return method;
+  return undefined;
+}
+
+/**
+ * Whether `bytes` (the start of a head) may still become a request line the front takes: they
+ * are a prefix of one of its starts (`GET /`, `POST /`…), or begin with one.
+ */
+export function mayStartRequest(bytes: Buffer): boolean {
+  for (const [start] of REQUEST_STARTS) {
+    const n = Math.min(bytes.length, start.length);
+    if (bytes.toString('latin1', 0, n) === start.slice(0, n)) return true;
+  }
+  return false;
+}
+
+/**
+ * A `Content-Length` line's value the front takes, untrimmed: 1 to 15 digits between spaces
+ * (anything else, node:http judges: llhttp refuses a tab after the digits, for one).
+ */
+const CONTENT_LENGTH = /^ *\d{1,15} *$/;
 
 /** Characters of an origin-form target the fast path takes: RFC 3986's path and query characters. */
 const TARGET = charTable((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes(String.fromCharCode(c)));
 /** Characters of a header value the fast path takes: visible ASCII, space and tab. */
 const VALUE = charTable((c) => c === 9 || (c >= 32 && c < 127));
 
-/** Headers after which node:http, not the fast path, answers: bodies, upgrades, `Expect`. */
-const HANDED_OFF = new Set(['content-length', 'transfer-encoding', 'upgrade', 'expect', '__proto__']);
+/** Headers after which node:http, not the fast path, answers: chunked bodies, upgrades, `Expect`. */
+const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', 'expect', '__proto__']);
 
 /** More header lines than this go to node:http (its own limit is 2000). */
 const MAX_HEADER_LINES = 100;
@@ -32,15 +72,9 @@ const MAX_HEADER_LINES = 100;
  * node:http is safe, accepting more would be a smuggling gap between the two.
  */
 export function parseRequestHead(text: string): FrontRequest | undefined {
-  let method: 'GET' | 'HEAD';
-  let start: number;
-  if (text.startsWith('GET /')) {
-    method = 'GET';
-    start = 4;
-  } else if (text.startsWith('HEAD /')) {
-    method = 'HEAD';
-    start = 5;
-  } else return undefined;
+  const method = methodOf(text);
+  if (method === undefined) return undefined;
+  const start = method.length + 1;
   let at = start;
   while (at < text.length && TARGET[text.charCodeAt(at)] === 1) at++;
   // The request line ends with exactly " HTTP/1.1" and CRLF (or the head ends there).
@@ -50,6 +84,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   // Nothing inherited: a header named like an Object method is a header, not a duplicate.
   const headers = headerObject<IncomingHttpHeaders>();
   let close = false;
+  let contentLength = 0;
   let lines = 0;
   while (at < text.length) {
     if (text.charCodeAt(at) !== 13 || text.charCodeAt(at + 1) !== 10) return undefined;
@@ -59,6 +94,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     at += name.length;
     // No empty name, no space before the colon, no obs-fold (a line starting with a space).
     if (name === '' || text.charCodeAt(at) !== 58 /* : */) return undefined;
+    const colon = at;
     at++;
     let valueStart = at;
     while (at < text.length && VALUE[text.charCodeAt(at)] === 1) at++;
@@ -67,7 +103,10 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     while (valueEnd > valueStart && isSpace(text.charCodeAt(valueEnd - 1))) valueEnd--;
     if (HANDED_OFF.has(name) || headers[name] !== undefined) return undefined;
     const value = text.slice(valueStart, valueEnd);
-    if (name === 'connection') {
+    if (name === 'content-length') {
+      if (!CONTENT_LENGTH.test(text.slice(colon + 1, at))) return undefined;
+      contentLength = Number(value);
+    } else if (name === 'connection') {
       const tokens = value.toLowerCase();
       if (tokens.includes('upgrade')) return undefined;
       if (tokens === 'close' || /(?:^|[\s,])close(?:$|[\s,])/.test(tokens)) close = true;
@@ -76,7 +115,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   }
   // node:http refuses an HTTP/1.1 request without Host (400): it decides that too.
   if (headers.host === undefined) return undefined;
-  return { method, url, headers, close };
+  return { method, url, headers, contentLength, close };
 }
 
 function isSpace(code: number): boolean {

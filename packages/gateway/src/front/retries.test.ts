@@ -2,21 +2,21 @@ import { startRegistry } from '@flotilla/registry';
 import { eventually, freePort } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  answered,
+  answerIdOf,
   differential,
   echoOf,
   expectFrontCounted,
   frontStats,
   type Outcome,
   outcome,
+  retryCounters,
+  retryCountsSince,
 } from '../fixtures/differential.js';
 import {
   arrivalsOf,
   type BehaviourUpstream,
   HOST,
-  headerOf,
   RawConnection,
-  type RawResponse,
   startBehaviourUpstream,
 } from '../fixtures/front.js';
 import { registerInstance, prefixRoute as route, startGatewayPair } from '../fixtures/gateway.js';
@@ -77,27 +77,6 @@ afterAll(async () => {
 });
 
 const get = (path: string, headers = '') => `GET ${path} HTTP/1.1\r\n${HOST}${headers}\r\n`;
-
-/** The request id the gateway gave an answer (and sent upstream with every attempt). */
-function requestIdOf(response: RawResponse | 'closed'): string {
-  const id = headerOf(answered(response), 'x-request-id');
-  expect(id).toBeDefined();
-  return id!;
-}
-
-/** The retry policy's counters of a route on one gateway. */
-function retryCounters(gateway: RunningGateway, id: string): number[] {
-  const compiled = gateway.gateway.routes.find((r) => r.id === id)!;
-  const leg = compiled.action.kind === 'proxy' ? compiled.action.legs[0]! : undefined;
-  const { calls, retries, gaveUp } = gateway.gateway.upstreams.policies.retryOf(compiled, leg!)!.snapshot();
-  return [calls, retries, ...Object.values(gaveUp)];
-}
-
-/** Counters now minus counters before, named. */
-function counted(before: number[], after: number[]): Record<string, number> {
-  const names = ['calls', 'retries', 'attempts', 'deadline', 'budget', 'not-retryable', 'not-idempotent'];
-  return Object.fromEntries(names.map((name, i) => [name, after[i]! - before[i]!]));
-}
 
 interface Row {
   name: string;
@@ -168,12 +147,12 @@ describe('retries on the fast-path front', () => {
       path: 'fast',
     });
     // The same policy decisions on both paths: calls, retries and give-ups by reason.
-    const onFast = counted(before[0]!, retryCounters(fast, routeId));
-    expect(onFast).toEqual(counted(before[1]!, retryCounters(node, routeId)));
+    const onFast = retryCountsSince(before[0]!, retryCounters(fast, routeId));
+    expect(onFast).toEqual(retryCountsSince(before[1]!, retryCounters(node, routeId)));
     expect(onFast.calls).toBe(row.calls ?? 1);
     if (row.arrivals !== undefined) {
       for (const answer of [answers.fast, answers.node])
-        expect(arrivalsOf(requestIdOf(answer)).names).toHaveLength(row.arrivals);
+        expect(arrivalsOf(answerIdOf(answer)).names).toHaveLength(row.arrivals);
     }
     row.check?.(outcome(answers.fast) as Outcome);
   });
@@ -189,7 +168,7 @@ describe('retries on the fast-path front', () => {
       const deadline = Number(echoOf(response).headers['x-flotilla-deadline']);
       // The second attempt started when the first one's deadline had passed; its own ends 150 ms
       // after it started, far before the request's (5 s after it started).
-      const arrived = arrivalsOf(requestIdOf(response)).at;
+      const arrived = arrivalsOf(answerIdOf(response)).at;
       expect(arrived).toHaveLength(2);
       expect(deadline).toBeGreaterThan(arrived[1]!);
       expect(deadline).toBeLessThan(started + 2_500);
@@ -217,7 +196,7 @@ describe('retries on the fast-path front', () => {
       const response = await connection.expectResponse();
       connection.destroy();
       expect(response.statusLine).toContain('200');
-      const names = arrivalsOf(requestIdOf(response)).names;
+      const names = arrivalsOf(answerIdOf(response)).names;
       expect(names).toHaveLength(2);
       expect(new Set(names)).toEqual(new Set(['a', 'b']));
       expect(echoOf(response).name).toBe(names[1]);
