@@ -221,9 +221,11 @@ export class FrontExchange implements Http1Handler, Due {
     };
     const retry = this.retry;
     if (retry !== undefined) {
-      // As on the node:http path: a request with a body is never retried (only sent again to
-      // another instance when the first refused the connection).
-      this.call = { idempotent: this.body === null && isIdempotentMethod(request.method), dl: deadline };
+      // As on the node:http path: a request with a body (a content-length other than `0`, even
+      // `00`) is never retried, only sent to another instance when the first refused the connection.
+      const length = request.headers['content-length'];
+      const idempotent = (length === undefined || length === '0') && isIdempotentMethod(request.method);
+      this.call = { idempotent, dl: deadline };
       retry.onCall(now);
     }
     this.startAttempt(deadline, now);
@@ -492,9 +494,14 @@ export class FrontExchange implements Http1Handler, Due {
   }
 }
 
-/** The fast path's requests have no body: none of it is ever sent. */
+/**
+ * The front's request bodies are whole before the first attempt and can be sent again, unlike a
+ * stream that node:http's path has started reading: for `Upstreams.triesElsewhere` and
+ * `upstreamError`, never started. (A request with a body is still never retried after it went
+ * out: it is not idempotent, which the retry policy checks first.)
+ */
 const NO_BODY = Object.freeze({ started: false });
-/** Attempt state for `upstreamError` on a URL leg: one attempt and no request body. */
+/** Attempt state for `upstreamError` on a URL leg: one attempt and a body that can be sent again. */
 const NO_ATTEMPT: AttemptState = Object.freeze({
   tried: new Set<string>(),
   body: NO_BODY,

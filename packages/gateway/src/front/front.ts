@@ -37,6 +37,8 @@ const READ_AHEAD_LIMIT = 64 * 1024;
  * it again); a longer one, or a chunked one, goes to node:http, which streams it.
  */
 export const FRONT_BODY_LIMIT = 64 * 1024;
+/** Size of the buffer a body that did not come whole with its head is first gathered in (at least twice what came). */
+const GATHER_START = 4 * 1024;
 
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
@@ -162,6 +164,8 @@ interface PendingRequest {
   readonly search: string;
   /** Where its body starts in the connection's buffer. */
   readonly bodyStart: number;
+  /** When its head started to arrive (Unix ms): the request timeout counts from there, as node:http's. */
+  readonly headStarted: number;
 }
 
 /** One client connection while the front owns it. */
@@ -169,10 +173,15 @@ class FrontConnection implements FrontSink {
   readonly remoteAddress: string | undefined;
   private buffer: Buffer | undefined;
   private exchange: FrontExchange | undefined;
-  /** A request waiting for the rest of its body; what came for it after `buffer` is in `parts`. */
+  /**
+   * A request waiting for the rest of its body. Its head and body are gathered in `gathered`,
+   * `filled` bytes so far: a body in a thousand small reads is not held as a thousand buffers,
+   * and the buffer doubles as bytes come (up to the head and body's size), so a client that
+   * announces 64 KiB and sends a byte does not make the front hold 64 KiB.
+   */
   private pending: PendingRequest | undefined;
-  private parts: Buffer[] = [];
-  private partsLength = 0;
+  private gathered: Buffer | undefined;
+  private filled = 0;
   /** What the connection waits for that the front's sweep times (HEADERS, BODY, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
   private waitKind = IDLE;
   private waitEnd = 0;
@@ -201,16 +210,17 @@ class FrontConnection implements FrontSink {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ending) return;
-    const pending = this.pending;
-    if (pending !== undefined) {
-      // A body in many pieces is joined once, when it is whole (not copied again per piece).
-      this.parts.push(chunk);
-      this.partsLength += chunk.length;
-      const buffer = this.buffer!;
-      if (buffer.length + this.partsLength < pending.bodyStart + pending.request.contentLength) return;
-      this.buffer = Buffer.concat([buffer, ...this.parts]);
-      this.parts = [];
-      this.partsLength = 0;
+    if (this.gathered !== undefined) {
+      const whole = this.wholeLength();
+      const gathered = this.room(chunk.length);
+      const taken = Math.min(chunk.length, whole - this.filled);
+      chunk.copy(gathered, this.filled, 0, taken);
+      this.filled += taken;
+      if (this.filled < whole) return;
+      // The body is whole (and `gathered` has its size); bytes after it (a pipelined request)
+      // follow it in the buffer.
+      this.gathered = undefined;
+      this.buffer = taken === chunk.length ? gathered : Buffer.concat([gathered, chunk.subarray(taken)]);
       this.advance();
       return;
     }
@@ -269,10 +279,10 @@ class FrontConnection implements FrontSink {
   private readonly onEnd = (): void => {
     // As node:http does (it does not allow half-open clients): an answer being made is dropped
     // and the connection ends; bytes not answered yet go to node:http, which does the same. A
-    // request whose body was cut short is dropped: nothing of it went upstream.
+    // request whose body was cut short gets node:http's 400 (its parser fails at the end of
+    // input); nothing of it went upstream.
     if (this.pending !== undefined) {
-      this.dropPending();
-      this.end();
+      this.end(clientErrorAnswer(400));
       return;
     }
     const exchange = this.exchange;
@@ -302,7 +312,8 @@ class FrontConnection implements FrontSink {
   /** Reads and starts the next request in the buffer, or waits for one (or for its body). */
   private next(): void {
     if (this.pending !== undefined) {
-      this.takeBody(this.pending);
+      // Gathering: `onData` comes back here once the body is whole.
+      if (this.gathered === undefined) this.takeBody(this.pending);
       return;
     }
     const front = this.front;
@@ -343,22 +354,27 @@ class FrontConnection implements FrontSink {
       this.handOff(false);
       return;
     }
+    const headStarted =
+      this.waitKind === HEADERS ? this.waitEnd - front.options.headersTimeoutMs : Date.now();
     this.stopWait();
-    this.takeBody({ request, match, started, pathname, search, bodyStart: end + 4 });
+    this.takeBody({ request, match, started, pathname, search, bodyStart: end + 4, headStarted });
   }
 
   /**
-   * Starts `pending` once its body is in the buffer; until then waits for it (408 after the
-   * request timeout, as node:http answers a body that does not come).
+   * Starts `pending` once its body is in the buffer; until then gathers it (408 once the request
+   * timeout, counted from the head's start, ends, as node:http answers a body that does not come).
    */
   private takeBody(pending: PendingRequest): void {
     const buffer = this.buffer!;
     const bodyEnd = pending.bodyStart + pending.request.contentLength;
     if (buffer.length < bodyEnd) {
-      if (this.pending === undefined) {
-        this.pending = pending;
-        this.startWait(BODY, this.front.options.requestTimeoutMs);
-      }
+      this.pending = pending;
+      this.gathered = Buffer.allocUnsafe(Math.min(bodyEnd, Math.max(2 * buffer.length, GATHER_START)));
+      this.filled = buffer.copy(this.gathered);
+      this.buffer = undefined;
+      const ms = this.front.options.requestTimeoutMs;
+      this.waitKind = ms > 0 ? BODY : IDLE;
+      this.waitEnd = pending.headStarted + ms;
       return;
     }
     this.pending = undefined;
@@ -374,10 +390,31 @@ class FrontConnection implements FrontSink {
     exchange.start(pending.pathname, pending.search);
   }
 
+  /**
+   * The gathering buffer, grown (doubled, at most to the head and body's size) until `more` bytes
+   * fit or it has that size.
+   */
+  private room(more: number): Buffer {
+    const gathered = this.gathered!;
+    const whole = this.wholeLength();
+    if (this.filled + more <= gathered.length || gathered.length === whole) return gathered;
+    let size = gathered.length;
+    while (size < this.filled + more && size < whole) size *= 2;
+    const grown = Buffer.allocUnsafe(Math.min(size, whole));
+    gathered.copy(grown, 0, 0, this.filled);
+    this.gathered = grown;
+    return grown;
+  }
+
+  /** Bytes of the pending request's head and body. */
+  private wholeLength(): number {
+    const pending = this.pending!;
+    return pending.bodyStart + pending.request.contentLength;
+  }
+
   private dropPending(): void {
     this.pending = undefined;
-    this.parts = [];
-    this.partsLength = 0;
+    this.gathered = undefined;
   }
 
   connectionLines(): string {

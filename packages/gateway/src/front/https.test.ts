@@ -74,6 +74,11 @@ const rows: Row[] = [
     status: 200,
   },
   {
+    name: 'a GET with a body',
+    bytes: `GET /tls/echo HTTP/1.1\r\n${HOST}content-length: 3\r\n\r\nabc`,
+    status: 200,
+  },
+  {
     name: 'a POST with a body, reset: not retried (502)',
     bytes: `POST /retried/flaky?fail=reset HTTP/1.1\r\n${HOST}content-length: 5\r\n\r\nhello`,
     methods: ['POST'],
