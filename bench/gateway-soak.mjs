@@ -10,7 +10,8 @@
 // issuer + a local rate limit of 10⁹/s that never refuses, one retry, a circuit breaker and a
 // bulkhead that never refuse here — both guard the upstream, so the plain routes pass them too;
 // metrics are always on).
-// Load: one wrk (1 thread) per route family, each request alternating between the two upstreams.
+// Load: one wrk (1 thread) per route family, each request in turn a GET to the trivial upstream,
+// a GET to the 10 ms one, and a POST with a 1 KiB JSON body to the trivial one.
 // wrk2 is not available, so wrk is held at about half of the measured capacity by few
 // connections plus a fixed think time per request (wrk's Lua `delay()`), calibrated before the run.
 // Samples every 30 s after a 30 s warm-up: the gateway's VmRSS (/proc/<pid>/status), its heap
@@ -107,15 +108,24 @@ function startChild(kind, args = []) {
   };
 }
 
-/** Writes the wrk script: paths from the arguments after `--`, alternating; a fixed think time. */
+/**
+ * Writes the wrk script: paths from the arguments after `--`, in turn (`POST:/path` for a POST
+ * with a 1 KiB JSON body); a fixed think time.
+ */
 function wrkScript(dir, thinkMs) {
   const file = join(dir, `soak-${thinkMs}.lua`);
   writeFileSync(
     file,
     `local paths = {}
 local i = 0
+local body = '{"data":"' .. string.rep("x", 1013) .. '"}'
 function init(args) for k, v in ipairs(args) do paths[k] = v end end
-function request() i = i + 1; return wrk.format(nil, paths[(i % #paths) + 1]) end
+function request()
+  i = i + 1
+  local path = paths[(i % #paths) + 1]
+  if string.sub(path, 1, 5) == "POST:" then return wrk.format("POST", string.sub(path, 6), nil, body) end
+  return wrk.format(nil, path)
+end
 ${thinkMs > 0 ? `function delay() return ${thinkMs} end` : ''}
 `,
   );
@@ -252,8 +262,8 @@ async function main() {
   const { port, adminPort } = await gateway.ready;
   const base = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
-  const plain = { base, paths: ['/plain/json', '/plain/slow'] };
-  const full = { base, paths: ['/full/json', '/full/slow'], headers: auth };
+  const plain = { base, paths: ['/plain/json', '/plain/slow', 'POST:/plain/json'] };
+  const full = { base, paths: ['/full/json', '/full/slow', 'POST:/full/json'], headers: auth };
 
   try {
     // Capacity: both families at once with no think time, as in the soak they share the
@@ -348,8 +358,8 @@ async function main() {
       minutes,
       warmupSeconds: WARMUP_S,
       load: [
-        family('plain (/plain/json + /plain/slow)', capPlain, conn.plain, runPlain),
-        family('JWT + rate limit + metrics (/full/json + /full/slow)', capFull, conn.full, runFull),
+        family('plain (/plain/json, /plain/slow, POST /plain/json)', capPlain, conn.plain, runPlain),
+        family('JWT + rate limit + metrics (/full/json, /full/slow, POST /full/json)', capFull, conn.full, runFull),
       ],
       totalRequests: runPlain.requests + runFull.requests,
       non2xx: runPlain.non2xx + runFull.non2xx,
