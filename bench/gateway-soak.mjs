@@ -11,7 +11,7 @@
 // bulkhead that never refuse here — both guard the upstream, so the plain routes pass them too;
 // metrics are always on).
 // Load: one wrk (1 thread) per route family, each request in turn a GET to the trivial upstream,
-// a GET to the 10 ms one, and a POST with a 1 KiB JSON body to the trivial one.
+// a GET to the 10 ms one, and a POST with a 1 KiB body (JSON text, no content type) to the trivial one.
 // wrk2 is not available, so wrk is held at about half of the measured capacity by few
 // connections plus a fixed think time per request (wrk's Lua `delay()`), calibrated before the run.
 // Samples every 30 s after a 30 s warm-up: the gateway's VmRSS (/proc/<pid>/status), its heap

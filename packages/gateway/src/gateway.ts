@@ -18,7 +18,7 @@ import { UpstreamStatusError } from './errors.js';
 import { Admission, type Admitted } from './features/admit.js';
 import { FeatureBuilder, type RouteFeatures } from './features/build.js';
 import type { GatewayMetrics } from './metrics.js';
-import { RequestBody } from './proxy/body.js';
+import { hasRequestBody, RequestBody } from './proxy/body.js';
 import { clientClosed } from './proxy/client-closed.js';
 import { attemptDeadline, deadlineOf, withinDeadline } from './proxy/deadline.js';
 import { DirectAttempt } from './proxy/direct.js';
@@ -313,9 +313,7 @@ export class Gateway {
     const route = match.route;
     const method = req.method ?? 'GET';
     const contentLength = req.headers['content-length'];
-    const hasBody =
-      (contentLength !== undefined && contentLength !== '0') ||
-      req.headers['transfer-encoding'] !== undefined;
+    const hasBody = hasRequestBody(req.headers);
     const limit = this.bodyLimitOf(route);
     if (contentLength !== undefined && Number(contentLength) > limit) {
       sendTooLarge(res, requestId, limit);

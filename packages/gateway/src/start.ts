@@ -63,9 +63,9 @@ export interface StartGatewayOptions {
    */
   upstreamCa?: string;
   /**
-   * Serve GET and HEAD requests on proxy routes to URLs and services (with or without retries,
-   * breaker, bulkhead, auth, rate limit, CORS and cache; see `Gateway.frontMatch`)
-   * through the fast-path front, which parses and
+   * Serve requests on proxy routes to URLs and services (GET, HEAD, POST, PUT, PATCH, DELETE;
+   * no body or a `Content-Length` one up to 64 KiB; with or without retries, breaker, bulkhead,
+   * auth, rate limit, CORS and cache; see `Gateway.frontMatch`) through the fast-path front, which parses and
    * answers them without node:http's per-request objects; every other request is node:http's as
    * before. Default true.
    */

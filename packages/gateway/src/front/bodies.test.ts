@@ -1,15 +1,18 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startRegistry } from '@flotilla/registry';
 import { freePort, seeded } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answered,
   answerIdOf,
+  answerWithin,
   differential,
   echoOf,
   expectFrontCounted,
   expectNoFrontConnections,
   frontStats,
+  inParallel,
   outcome,
   type Path,
   retryCounters,
@@ -358,9 +361,9 @@ async function sendInPieces(
   try {
     for (const piece of pieces) {
       connection.socket.write(piece);
-      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
+      if (gapMs > 0) await sleep(gapMs);
     }
-    connection.send('', ['POST']);
+    connection.expectAnswers(['POST']);
     return await connection.response();
   } finally {
     connection.destroy();
@@ -403,7 +406,7 @@ describe('bodies over several reads', () => {
   });
 
   it('takes a body sent a byte at a time, with the next request in its last read', async () => {
-    const body = bodyOf(20_000); // past the first gathering buffer (4 KiB), which doubles twice
+    const body = bodyOf(20_000); // past the first gathering buffer (4 KiB): it grows three times
     const bytes = Buffer.concat([
       request('POST', '/e/digest', body),
       Buffer.from(`GET /e/echo?next HTTP/1.1\r\n${HOST}\r\n`),
@@ -474,7 +477,7 @@ describe('a body that does not come', () => {
       const connection = await RawConnection.open(gateway.port);
       connection.send(whole.subarray(0, whole.length - 50), ['POST']);
       // The gateway (this process) reads those bytes in the loop turn before this timer fires.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       connection.socket.end();
       const answer = await connection.response();
       await connection.whenClosed;
@@ -491,7 +494,7 @@ describe('a body that does not come', () => {
   it('drops a request whose client resets mid-body, and keeps serving', async () => {
     const connection = await RawConnection.open(fast.port);
     connection.socket.write(request('POST', '/e/echo', 'y'.repeat(100)).subarray(0, 120));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     connection.socket.resetAndDestroy();
     await expectNoFrontConnections(fast);
     const { fast: f } = await differential(
@@ -514,9 +517,9 @@ describe('a body that does not come', () => {
       try {
         const whole = request('POST', '/e/echo', 'a body in two parts');
         connection.send(whole.subarray(0, whole.length - 5), ['POST']);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         const closed = gateway.close(1_000);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         connection.socket.write(whole.subarray(whole.length - 5));
         const answer = await connection.expectResponse();
         expect(echoOf(answer).body, fastPath ? 'front' : 'node:http').toBe('a body in two parts');
@@ -625,20 +628,13 @@ async function firstAnswer(
   bytes: string,
 ): Promise<{ status: string; body?: string }> {
   const connection = await RawConnection.open(gateway.port);
-  let timer: NodeJS.Timeout | undefined;
   try {
     connection.send(bytes, ['POST']);
-    const answer = await Promise.race([
-      connection.response().catch((error: Error) => `unparsable (${error.message})`),
-      new Promise<'pending'>((resolve) => {
-        timer = setTimeout(() => resolve('pending'), 1_500);
-      }),
-    ]);
+    const answer = await answerWithin(connection, 1_500);
     if (typeof answer === 'string') return { status: answer };
     const json = headerOf(answer, 'content-type') === 'application/json';
     return { status: String(answer.status), body: json ? echoOf(answer).body : undefined };
   } finally {
-    clearTimeout(timer);
     connection.destroy();
   }
 }
@@ -654,21 +650,15 @@ describe('fuzz (differential): body framing', () => {
     const cases = Array.from({ length: 200 }, () => framingCase(random));
     const mismatches: string[] = [];
     const before = frontStats(fast);
-    let next = 0;
-    const worker = async () => {
-      while (next < cases.length) {
-        const index = next++;
-        const bytes = cases[index]!;
-        const f = await firstAnswer(fast, bytes);
-        const head = bytes.slice(0, bytes.indexOf('\r\n\r\n') + 4);
-        const n = await firstAnswer(node, f.body === undefined ? bytes : head + f.body);
-        if (f.status !== n.status || f.body !== n.body)
-          mismatches.push(
-            `case ${index} (seed ${seed}) ${JSON.stringify(bytes)}: fast ${JSON.stringify(f)}, node ${JSON.stringify(n)}`,
-          );
-      }
-    };
-    await Promise.all(Array.from({ length: 12 }, worker));
+    await inParallel(cases, 12, async (bytes, index) => {
+      const f = await firstAnswer(fast, bytes);
+      const head = bytes.slice(0, bytes.indexOf('\r\n\r\n') + 4);
+      const n = await firstAnswer(node, f.body === undefined ? bytes : head + f.body);
+      if (f.status !== n.status || f.body !== n.body)
+        mismatches.push(
+          `case ${index} (seed ${seed}) ${JSON.stringify(bytes)}: fast ${JSON.stringify(f)}, node ${JSON.stringify(n)}`,
+        );
+    });
     expect(mismatches).toEqual([]);
     if (before) {
       const now = frontStats(fast)!;

@@ -13,6 +13,7 @@ import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
+import { hasRequestBody } from '../proxy/body.js';
 import { clientClosed } from '../proxy/client-closed.js';
 import { attemptDeadline, attemptTimedOut, deadlineExceeded, deadlineFrom } from '../proxy/deadline.js';
 import { forwardedRequestHeaders } from '../proxy/headers.js';
@@ -221,10 +222,9 @@ export class FrontExchange implements Http1Handler, Due {
     };
     const retry = this.retry;
     if (retry !== undefined) {
-      // As on the node:http path: a request with a body (a content-length other than `0`, even
-      // `00`) is never retried, only sent to another instance when the first refused the connection.
-      const length = request.headers['content-length'];
-      const idempotent = (length === undefined || length === '0') && isIdempotentMethod(request.method);
+      // As on the node:http path: a request with a body is never retried, only sent to another
+      // instance when the first refused the connection.
+      const idempotent = !hasRequestBody(request.headers) && isIdempotentMethod(request.method);
       this.call = { idempotent, dl: deadline };
       retry.onCall(now);
     }

@@ -2,12 +2,14 @@ import { eventually, freePort, seeded } from '@flotilla/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   answered,
+  answerWithin,
   differential,
   echoOf,
   exchange,
   expectFrontCounted,
   expectNoFrontConnections,
   frontStats,
+  inParallel,
   type Outcome,
   outcome,
   type Path,
@@ -1030,19 +1032,11 @@ function fuzzCase(random: () => number): string {
 /** Status of the first answer (with interim ones), `closed`, or `pending` when none came in 1.5 s. */
 async function firstStatus(gateway: RunningGateway, bytes: string): Promise<string> {
   const connection = await RawConnection.open(gateway.port);
-  const method = bytes.startsWith('HEAD ') ? 'HEAD' : 'GET';
-  let timer: NodeJS.Timeout | undefined;
   try {
-    connection.send(bytes, [method]);
-    const answer = await Promise.race([
-      connection.response().catch((error: Error) => `unparsable (${error.message})`),
-      new Promise<'pending'>((resolve) => {
-        timer = setTimeout(() => resolve('pending'), 1_500);
-      }),
-    ]);
+    connection.send(bytes, [bytes.startsWith('HEAD ') ? 'HEAD' : 'GET']);
+    const answer = await answerWithin(connection, 1_500);
     return typeof answer === 'string' ? answer : [...answer.interim, answer.status].join(' ');
   } finally {
-    clearTimeout(timer);
     connection.destroy();
   }
 }
@@ -1054,17 +1048,11 @@ describe('fuzz (differential)', () => {
     const cases = Array.from({ length: 300 }, () => fuzzCase(random));
     const mismatches: string[] = [];
     const before = frontStats(fast);
-    let next = 0;
-    const worker = async () => {
-      while (next < cases.length) {
-        const index = next++;
-        const bytes = cases[index]!;
-        const [f, n] = await Promise.all([firstStatus(fast, bytes), firstStatus(node, bytes)]);
-        if (f !== n)
-          mismatches.push(`case ${index} (seed ${seed}) ${JSON.stringify(bytes)}: fast ${f}, node ${n}`);
-      }
-    };
-    await Promise.all(Array.from({ length: 12 }, worker));
+    await inParallel(cases, 12, async (bytes, index) => {
+      const [f, n] = await Promise.all([firstStatus(fast, bytes), firstStatus(node, bytes)]);
+      if (f !== n)
+        mismatches.push(`case ${index} (seed ${seed}) ${JSON.stringify(bytes)}: fast ${f}, node ${n}`);
+    });
     expect(mismatches).toEqual([]);
     if (before) {
       // Both ways were taken: the cases are not all handed off, nor all served by the front.

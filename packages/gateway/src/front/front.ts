@@ -13,7 +13,10 @@ export interface FrontOptions {
   maxHeaderSize: number;
   /** Time a client has to send a request head (408 after it). */
   headersTimeoutMs: number;
-  /** Time a client has to send a request body once its head arrived (408 after it); 0 for none. */
+  /**
+   * Time a client has to send a whole request with its body, counted from the first byte of its
+   * head as node:http counts it (408 after it); 0 for none.
+   */
   requestTimeoutMs: number;
   /** Idle time after which a keep-alive connection is closed. */
   keepAliveTimeoutMs: number;
@@ -33,8 +36,9 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 /** Bytes a client may send ahead (pipelined requests) while an answer is being written. */
 const READ_AHEAD_LIMIT = 64 * 1024;
 /**
- * Largest request body the front takes (held whole before it goes upstream, so a retry can send
- * it again); a longer one, or a chunked one, goes to node:http, which streams it.
+ * Largest request body the front takes (held whole before it goes upstream, so a service's next
+ * instance gets the same bytes when the first refused the connection); a longer one, or a
+ * chunked one, goes to node:http, which streams it.
  */
 export const FRONT_BODY_LIMIT = 64 * 1024;
 /** Size of the buffer a body that did not come whole with its head is first gathered in (at least twice what came). */
@@ -44,17 +48,18 @@ const GATHER_START = 4 * 1024;
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
  * requests the front can take whole (HTTP/1.1, GET, HEAD, POST, PUT, PATCH or DELETE, no body or
  * a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a route
- * `Gateway.frontMatch` gives) are parsed and answered here, without node:http's per-request objects. Any other request, or
- * any head the strict parser does not accept, hands the connection with the bytes read so far to
- * node:http for the rest of its life, so node:http keeps producing every other answer (400, 413,
- * 431, bodies, upgrades, every feature) exactly as without the front.
+ * `Gateway.frontMatch` gives) are parsed and answered here, without node:http's per-request
+ * objects. Any other request, or any head the strict parser does not accept, hands the
+ * connection with the bytes read so far to node:http for the rest of its life, so node:http
+ * keeps producing every other answer (400, 413, 431, chunked or longer bodies, upgrades, every
+ * feature) exactly as without the front.
  */
 export class Front {
   readonly stats: FrontStats;
   private readonly open = new Set<FrontConnection>();
   private readonly nodeListener: (socket: Socket) => void;
   private closing = false;
-  /** Times the connections' head and keep-alive waits; runs while the front owns connections. */
+  /** Times the connections' head, body and keep-alive waits; runs while the front owns connections. */
   private sweeper: NodeJS.Timeout | undefined;
   private readonly sweepMs: number;
   /** The route deadlines of requests in flight, one list per timeout. */
@@ -154,18 +159,18 @@ const HEADERS = 1;
 const KEEP_ALIVE = 2;
 const BODY = 3;
 
-/** A request whose head the front took and whose body has not all arrived yet. */
-interface PendingRequest {
+/** A request whose head the front took, with what it needs until its body is whole. */
+interface TakenRequest {
   readonly request: FrontRequest;
   readonly match: RouteMatch;
   /** When its head was read (`performance.now()`). */
-  readonly started: number;
+  readonly parsedAt: number;
   readonly pathname: string;
   readonly search: string;
   /** Where its body starts in the connection's buffer. */
   readonly bodyStart: number;
   /** When its head started to arrive (Unix ms): the request timeout counts from there, as node:http's. */
-  readonly headStarted: number;
+  readonly headStartedAt: number;
 }
 
 /** One client connection while the front owns it. */
@@ -179,7 +184,9 @@ class FrontConnection implements FrontSink {
    * and the buffer doubles as bytes come (up to the head and body's size), so a client that
    * announces 64 KiB and sends a byte does not make the front hold 64 KiB.
    */
-  private pending: PendingRequest | undefined;
+  private pending: TakenRequest | undefined;
+  /** When the bytes in `buffer` started to come (Unix ms): the start of the next head. */
+  private headStartedAt = 0;
   private gathered: Buffer | undefined;
   private filled = 0;
   /** What the connection waits for that the front's sweep times (HEADERS, BODY, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
@@ -225,6 +232,7 @@ class FrontConnection implements FrontSink {
       return;
     }
     const buffer = this.buffer;
+    if (buffer === undefined) this.headStartedAt = Date.now();
     this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
     if (this.exchange !== undefined || this.draining) {
       if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
@@ -339,7 +347,7 @@ class FrontConnection implements FrontSink {
       this.handOff(false);
       return;
     }
-    const started = performance.now();
+    const parsedAt = performance.now();
     const url = request.url;
     const q = url.indexOf('?');
     const pathname = q < 0 ? url : url.slice(0, q);
@@ -354,17 +362,23 @@ class FrontConnection implements FrontSink {
       this.handOff(false);
       return;
     }
-    const headStarted =
-      this.waitKind === HEADERS ? this.waitEnd - front.options.headersTimeoutMs : Date.now();
     this.stopWait();
-    this.takeBody({ request, match, started, pathname, search, bodyStart: end + 4, headStarted });
+    this.takeBody({
+      request,
+      match,
+      parsedAt,
+      pathname,
+      search,
+      bodyStart: end + 4,
+      headStartedAt: this.headStartedAt,
+    });
   }
 
   /**
    * Starts `pending` once its body is in the buffer; until then gathers it (408 once the request
    * timeout, counted from the head's start, ends, as node:http answers a body that does not come).
    */
-  private takeBody(pending: PendingRequest): void {
+  private takeBody(pending: TakenRequest): void {
     const buffer = this.buffer!;
     const bodyEnd = pending.bodyStart + pending.request.contentLength;
     if (buffer.length < bodyEnd) {
@@ -374,18 +388,21 @@ class FrontConnection implements FrontSink {
       this.buffer = undefined;
       const ms = this.front.options.requestTimeoutMs;
       this.waitKind = ms > 0 ? BODY : IDLE;
-      this.waitEnd = pending.headStarted + ms;
+      this.waitEnd = pending.headStartedAt + ms;
       return;
     }
     this.pending = undefined;
     this.stopWait();
     const body = bodyEnd > pending.bodyStart ? buffer.subarray(pending.bodyStart, bodyEnd) : null;
     this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
-    const { request, match, started } = pending;
+    // The next request's bytes are there already: its head counts from now (node:http's from
+    // when it read them, at most this answer's time earlier).
+    if (this.buffer !== undefined) this.headStartedAt = Date.now();
+    const { request, match, parsedAt } = pending;
     if (request.close) this.closeAfter = true;
     const front = this.front;
     front.stats.served++;
-    const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, started, body);
+    const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, parsedAt, body);
     this.exchange = exchange;
     exchange.start(pending.pathname, pending.search);
   }

@@ -1,6 +1,16 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { PayloadTooLargeError } from '../errors.js';
+
+/**
+ * Whether a request has a body, by its head: a `content-length` other than `0` (even `00`), or
+ * any `transfer-encoding`. Such a request is not idempotent for the retry policy, on both the
+ * node:http path and the front.
+ */
+export function hasRequestBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return (length !== undefined && length !== '0') || headers['transfer-encoding'] !== undefined;
+}
 
 /** Whether the client's body has been touched; once it has, the request cannot be sent again. */
 export interface BodyState {
