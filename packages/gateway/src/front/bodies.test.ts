@@ -470,6 +470,33 @@ describe('pipelining with bodies', () => {
   });
 });
 
+describe('read ahead', () => {
+  it('reads a POST sent a byte at a time while the answer before it is made, then the rest after it', async () => {
+    const body = bodyOf(2000);
+    const post = request('POST', '/e/digest', body);
+    const cut = post.length - 1000; // the head and half the body while the GET is answered
+    const before = frontStats(fast);
+    const connection = await RawConnection.open(fast.port);
+    try {
+      connection.send(`GET /e/late?ms=300 HTTP/1.1\r\n${HOST}\r\n`);
+      connection.expectAnswers(['POST']);
+      for (let at = 0; at < cut; at++) {
+        connection.socket.write(post.subarray(at, at + 1));
+        if (at % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(echoOf(await connection.expectResponse()).url).toBe('/late?ms=300');
+      connection.socket.write(post.subarray(cut));
+      expect(digestOf(await connection.expectResponse())).toMatchObject({
+        length: 2000,
+        sha256: sha256(body),
+      });
+    } finally {
+      connection.destroy();
+    }
+    await expectFrontCounted(fast, before, 'fast', 2);
+  });
+});
+
 describe('a body that does not come', () => {
   it("answers node:http's 400 when the client half-closes mid-body, and sends nothing upstream", async () => {
     const halfClosed = async (gateway: RunningGateway, id: string) => {

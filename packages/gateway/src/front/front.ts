@@ -189,6 +189,9 @@ class FrontConnection implements FrontSink {
   private headStartedAt = 0;
   private gathered: Buffer | undefined;
   private filled = 0;
+  /** Bytes read while an answer is being made or the client's socket drains, in read order. */
+  private ahead: Buffer[] | undefined;
+  private aheadBytes = 0;
   /** What the connection waits for that the front's sweep times (HEADERS, BODY, KEEP_ALIVE, or IDLE for nothing), and until when (Unix ms). */
   private waitKind = IDLE;
   private waitEnd = 0;
@@ -232,14 +235,29 @@ class FrontConnection implements FrontSink {
       return;
     }
     const buffer = this.buffer;
-    if (buffer === undefined) this.headStartedAt = Date.now();
-    this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
+    if (buffer === undefined && this.ahead === undefined) this.headStartedAt = Date.now();
     if (this.exchange !== undefined || this.draining) {
-      if (this.buffer.length > READ_AHEAD_LIMIT) this.socket.pause();
+      // Read ahead: kept as they come and joined once when the next request is read (joined
+      // per read, a client sending a byte at a time would cost 64 KiB² of copying).
+      if (this.ahead === undefined) this.ahead = [chunk];
+      else this.ahead.push(chunk);
+      this.aheadBytes += chunk.length;
+      if ((buffer?.length ?? 0) + this.aheadBytes > READ_AHEAD_LIMIT) this.socket.pause();
       return;
     }
+    this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
     this.advance();
   };
+
+  /** Moves the bytes read ahead to the end of `buffer`. */
+  private joinAhead(): void {
+    const ahead = this.ahead;
+    if (ahead === undefined) return;
+    if (this.buffer !== undefined) ahead.unshift(this.buffer);
+    this.buffer = ahead.length === 1 ? ahead[0] : Buffer.concat(ahead);
+    this.ahead = undefined;
+    this.aheadBytes = 0;
+  }
 
   /**
    * Runs {@link next} until a request is in flight or more bytes are needed. An answer that
@@ -254,6 +272,7 @@ class FrontConnection implements FrontSink {
     }
     this.advancing = true;
     try {
+      this.joinAhead();
       do {
         this.again = false;
         this.next();
@@ -300,6 +319,7 @@ class FrontConnection implements FrontSink {
       this.end();
       return;
     }
+    this.joinAhead();
     if (this.buffer === undefined || this.ending) this.end();
     else this.handOff(true);
   };
@@ -434,6 +454,14 @@ class FrontConnection implements FrontSink {
     this.gathered = undefined;
   }
 
+  /** Forgets every byte read and not answered (the connection is ending). */
+  private dropBytes(): void {
+    this.buffer = undefined;
+    this.ahead = undefined;
+    this.aheadBytes = 0;
+    this.dropPending();
+  }
+
   connectionLines(): string {
     return this.closeAfter || this.front.isClosing ? 'Connection: close\r\n' : this.front.keepAliveLines;
   }
@@ -461,7 +489,7 @@ class FrontConnection implements FrontSink {
     if (this.closeAfter || this.front.isClosing) {
       // As node:http ends a connection after its last answer: once the bytes are out.
       this.ending = true;
-      this.buffer = undefined;
+      this.dropBytes();
       this.socket.destroySoon();
       return;
     }
@@ -480,8 +508,7 @@ class FrontConnection implements FrontSink {
   /** Ends the connection, after `last` if given; the front reads nothing more from it. */
   private end(last?: string): void {
     this.ending = true;
-    this.buffer = undefined;
-    this.dropPending();
+    this.dropBytes();
     if (last === undefined) this.socket.end();
     else this.socket.end(last, 'latin1');
   }
@@ -493,6 +520,7 @@ class FrontConnection implements FrontSink {
     socket.removeListener('end', this.onEnd);
     socket.removeListener('close', this.onClose);
     socket.removeListener('error', this.onError);
+    this.joinAhead();
     const buffered = this.buffer;
     this.buffer = undefined;
     this.front.handOff(this, socket, buffered, ended);
