@@ -359,7 +359,12 @@ async function main() {
       warmupSeconds: WARMUP_S,
       load: [
         family('plain (/plain/json, /plain/slow, POST /plain/json)', capPlain, conn.plain, runPlain),
-        family('JWT + rate limit + metrics (/full/json, /full/slow, POST /full/json)', capFull, conn.full, runFull),
+        family(
+          'JWT + rate limit + metrics (/full/json, /full/slow, POST /full/json)',
+          capFull,
+          conn.full,
+          runFull,
+        ),
       ],
       totalRequests: runPlain.requests + runFull.requests,
       non2xx: runPlain.non2xx + runFull.non2xx,
