@@ -12,6 +12,8 @@ import { ResponseParser, type ResponseSink } from './response-parser.js';
  * the read: the response parser copies a partial head, and `onBody` copies each body chunk.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+/** Largest Buffer body written with its head as one string. */
+const ONE_WRITE_LIMIT = 16 * 1024;
 /** One socket to the upstream, with its listeners attached once for its whole life. */
 export class Connection implements ResponseSink {
   readonly socket: Socket;
@@ -76,6 +78,11 @@ export class Connection implements ResponseSink {
     if (body === null || body === undefined) {
       request.bodySent = true;
       socket.write(request.head, 'latin1');
+    } else if (Buffer.isBuffer(body) && body.length <= ONE_WRITE_LIMIT) {
+      // A small body leaves with its head in one write, as one latin1 string (which keeps every
+      // byte as it is), not as two writes corked into a writev.
+      request.bodySent = true;
+      socket.write(request.head + body.toString('latin1'), 'latin1');
     } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
       request.bodySent = true;
       socket.cork();

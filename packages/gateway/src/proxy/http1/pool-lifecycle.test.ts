@@ -210,6 +210,17 @@ describe('Http1Pool request bodies', () => {
     expect(up.seen[0]?.headers['content-length']).toBe('6');
   });
 
+  it('sends Buffer bodies of every byte value byte-exact, up to and past the one-write limit', async () => {
+    const up = await echo();
+    const p = pool(up.origin);
+    // 16 KiB and less leave with the head as one latin1 string; more, as two corked writes.
+    for (const size of [256, 16 * 1024, 16 * 1024 + 1]) {
+      const body = Buffer.from(Array.from({ length: size }, (_, i) => i & 0xff));
+      await send(p, { method: 'PUT', body });
+      expect(up.seen.at(-1)?.body.equals(body), `${size} bytes`).toBe(true);
+    }
+  });
+
   it('sends a string body as UTF-8', async () => {
     const up = await echo();
     const p = pool(up.origin);
