@@ -89,6 +89,19 @@ describe('DiscoveryClient against a real registry', () => {
     }
   });
 
+  test('closing a connected client reports no lost watch', async ({ processes }) => {
+    const port = await freePort();
+    await startRegistry(processes, port);
+    const c = client(`http://127.0.0.1:${port}`);
+    let lost = 0;
+    c.on('disconnected', () => lost++);
+    await c.start();
+    expect(c.connected).toBe(true);
+    await c.close();
+    expect(c.connected).toBe(false);
+    expect(lost, "'disconnected' events (each one logs a warning)").toBe(0);
+  });
+
   test('reports STARTING, then UP, then OUT_OF_SERVICE, and keeps the status when it registers again', async ({
     processes,
   }) => {

@@ -93,7 +93,8 @@ export class Watch {
         if (parser.lastId) lastId = parser.lastId;
         if (this.connected) {
           this.connected = false;
-          this.handlers.disconnected(error);
+          // Closing ends the stream on purpose: no lost watch to report.
+          if (!this.closing.signal.aborted) this.handlers.disconnected(error);
         }
         if (this.closing.signal.aborted) break;
         failures = progressed ? 1 : failures + 1;
