@@ -85,6 +85,13 @@ export class Component {
     return this.endedPromise;
   }
 
+  /** SIGKILL now, without waiting (a second Ctrl-C: the supervisor is about to exit). */
+  kill(): void {
+    this.stopping = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or signal. */
   async stop(graceMs = 15_000): Promise<number | NodeJS.Signals | null> {
     this.stopping = true;

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { eventually, freePort, isPortFree, makeTempDir, type TempDir, test } from '@flotilla/testkit';
@@ -147,6 +147,50 @@ test('flotilla up -f runs a manifest: services in dependency order, a killed ins
   });
   expect((await after.exited).code).toBe(1);
   expect(after.output()).toContain('No system is running here');
+});
+
+test('flotilla up stopped with a second signal kills every process it started, leaving none behind', async ({
+  processes,
+}) => {
+  const args = await ports();
+  const pgPort = Number(args[1]);
+  const up = processes.spawn({
+    name: 'flotilla up',
+    command: process.execPath,
+    args: [bin, 'up', '-f', twoServices, '--data-dir', `${temp.dir}/pg`, ...args],
+    cwd: temp.dir,
+    env: { DATABASE_URL: undefined },
+  });
+  await up.waitForLine('Flotilla is up: 2 services', 120_000);
+  const state = JSON.parse(await readFile(`${temp.dir}/.flotilla/up.json`, 'utf8')) as {
+    components: { name: string; pid?: number }[];
+  };
+  const pids = state.components.map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+  // The registry, the config server, the issuer, two pricing and two storefront instances.
+  expect(pids.length).toBeGreaterThanOrEqual(5);
+  // Ctrl-C twice: the second, while the first still stops the services gracefully, means now.
+  // (Sent once the first was handled: two signals pending at once are one.)
+  up.signalNow('SIGINT');
+  await up.waitForLine(/"msg":"stopping"/, 10_000);
+  up.signalNow('SIGINT');
+  expect((await up.exited).code).toBe(130);
+  await eventually(
+    () => {
+      const alive = pids.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive, 'processes of the system still running').toEqual([]);
+    },
+    { timeoutMs: 10_000 },
+  );
+  await eventually(async () => expect(await isPortFree(pgPort), 'PostgreSQL port free').toBe(true), {
+    timeoutMs: 10_000,
+  });
 });
 
 test('flotilla up refuses a manifest with an unknown dependency, naming the line', async ({ processes }) => {

@@ -119,8 +119,10 @@ export const upCommand: CommandDefinition = {
       : defaultConfigDir(manifest?.dir ?? io.cwd, io.cwd, platform.config?.dir);
     await mkdir(configDir, { recursive: true });
 
-    const shutdown = waitForShutdown();
-    const system = new System({
+    // A second signal: everything is killed at once before `flotilla up` exits.
+    let system: InstanceType<typeof System> | undefined;
+    const shutdown = waitForShutdown(undefined, () => system?.killNow());
+    system = new System({
       manifest,
       cwd: io.cwd,
       env: io.env,

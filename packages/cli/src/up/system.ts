@@ -203,6 +203,25 @@ export class System {
     await rm(resolve(this.stateDir, STATE_FILE), { force: true });
   }
 
+  /**
+   * Kills every process of the system at once (SIGKILL), without waiting: for a second Ctrl-C,
+   * after which `flotilla up` exits (its components run in process groups of their own, so
+   * nothing else would stop them). The embedded PostgreSQL recovers at its next start.
+   */
+  killNow(): void {
+    clearInterval(this.stateTimer);
+    this.stopped = true;
+    for (const component of this.components) component.kill();
+    const pid = this.pg?.serverPid;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+
   /** Resolves with the first component that ended for good (a platform crash). */
   crashed(): Promise<{ name: string; code: number | NodeJS.Signals | null }> {
     return Promise.race(this.components.map((c) => c.ended.then((code) => ({ name: c.name, code }))));
