@@ -2,7 +2,16 @@ import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { eventually, freePort, isPortFree, makeTempDir, type TempDir, test } from '@flotilla/testkit';
+import {
+  eventually,
+  freePort,
+  isPortFree,
+  makeTempDir,
+  type ProcessGroup,
+  type ProcessHandle,
+  type TempDir,
+  test,
+} from '@flotilla/testkit';
 import pg from 'pg';
 import { afterEach, beforeEach, expect } from 'vitest';
 
@@ -88,11 +97,9 @@ const twoServices = fileURLToPath(
   new URL('../../../../examples/two-services/flotilla.yaml', import.meta.url),
 );
 
-test('flotilla up -f runs a manifest: services in dependency order, a killed instance restarts, status lists it all', async ({
-  processes,
-}) => {
+/** `flotilla up -f` of the two-services example on free ports; resolves once it is up. */
+async function upTwoServices(processes: ProcessGroup): Promise<{ up: ProcessHandle; args: string[] }> {
   const args = await ports();
-  const registryPort = Number(args[3]);
   const up = processes.spawn({
     name: 'flotilla up',
     command: process.execPath,
@@ -101,6 +108,14 @@ test('flotilla up -f runs a manifest: services in dependency order, a killed ins
     env: { DATABASE_URL: undefined },
   });
   await up.waitForLine('Flotilla is up: 2 services', 120_000);
+  return { up, args };
+}
+
+test('flotilla up -f runs a manifest: services in dependency order, a killed instance restarts, status lists it all', async ({
+  processes,
+}) => {
+  const { up, args } = await upTwoServices(processes);
+  const registryPort = Number(args[3]);
   const out = up.output();
   // storefront dependsOn pricing: it starts once both pricing instances are up.
   expect(out.indexOf('up              pricing#2')).toBeLessThan(out.indexOf('starting        storefront'));
@@ -152,16 +167,8 @@ test('flotilla up -f runs a manifest: services in dependency order, a killed ins
 test('flotilla up stopped with a second signal kills every process it started, leaving none behind', async ({
   processes,
 }) => {
-  const args = await ports();
+  const { up, args } = await upTwoServices(processes);
   const pgPort = Number(args[1]);
-  const up = processes.spawn({
-    name: 'flotilla up',
-    command: process.execPath,
-    args: [bin, 'up', '-f', twoServices, '--data-dir', `${temp.dir}/pg`, ...args],
-    cwd: temp.dir,
-    env: { DATABASE_URL: undefined },
-  });
-  await up.waitForLine('Flotilla is up: 2 services', 120_000);
   const state = JSON.parse(await readFile(`${temp.dir}/.flotilla/up.json`, 'utf8')) as {
     components: { name: string; pid?: number }[];
   };
