@@ -68,13 +68,18 @@ export class Component {
     return this.child?.pid;
   }
 
-  /** Starts the component and resolves once its health URL answers 200. */
+  /**
+   * Starts the component and resolves once its health URL answers 200. `spawned` hears of it at
+   * once, before it is healthy (so it can be killed while it starts).
+   */
   static async start(
     spec: ComponentSpec,
     out: NodeJS.WritableStream,
     timeoutMs = 60_000,
+    spawned?: (component: Component) => void,
   ): Promise<Component> {
     const component = new Component(spec, out);
+    spawned?.(component);
     await component.launchAndWait(timeoutMs);
     component.supervise();
     return component;
@@ -85,11 +90,19 @@ export class Component {
     return this.endedPromise;
   }
 
-  /** SIGKILL now, without waiting (a second Ctrl-C: the supervisor is about to exit). */
+  /**
+   * SIGKILL now to the child's whole process group (it leads one: a wrapper's children go too),
+   * without waiting: a second Ctrl-C, and the supervisor is about to exit.
+   */
   kill(): void {
     this.stopping = true;
     const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
   }
 
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or signal. */

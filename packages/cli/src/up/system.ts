@@ -59,6 +59,9 @@ export class System {
   registryUrl = '';
   private stateTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Every component started, healthy or not yet (what `killNow` kills). */
+  private readonly spawned = new Set<Component>();
+  private readonly track = (component: Component) => this.spawned.add(component);
 
   constructor(private readonly options: SystemOptions) {
     this.stateDir = resolve(options.cwd, '.flotilla');
@@ -206,12 +209,13 @@ export class System {
   /**
    * Kills every process of the system at once (SIGKILL), without waiting: for a second Ctrl-C,
    * after which `flotilla up` exits (its components run in process groups of their own, so
-   * nothing else would stop them). The embedded PostgreSQL recovers at its next start.
+   * nothing else would stop them). Components still starting go too; the embedded PostgreSQL
+   * does once it runs (one still starting is not reached). It recovers at its next start.
    */
   killNow(): void {
     clearInterval(this.stateTimer);
     this.stopped = true;
-    for (const component of this.components) component.kill();
+    for (const component of this.spawned) component.kill();
     const pid = this.pg?.serverPid;
     if (pid !== undefined) {
       try {
@@ -231,6 +235,8 @@ export class System {
     const component = await Component.start(
       { name, restart: true, launch: () => ({ command, healthUrl, env, cwd: this.options.cwd }) },
       this.options.out,
+      undefined,
+      this.track,
     );
     this.platform.push(component);
   }
@@ -271,6 +277,7 @@ export class System {
             },
             this.options.out,
             120_000,
+            this.track,
           ).then((c) => {
             components.push(c);
             this.options.out.write(

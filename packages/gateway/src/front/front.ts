@@ -185,7 +185,7 @@ class FrontConnection implements FrontSink {
    * announces 64 KiB and sends a byte does not make the front hold 64 KiB.
    */
   private pending: TakenRequest | undefined;
-  /** When the bytes in `buffer` started to come (Unix ms): the start of the next head. */
+  /** When the bytes in `buffer` (then `ahead`) started to come (Unix ms): the start of the next head. */
   private headStartedAt = 0;
   private gathered: Buffer | undefined;
   private filled = 0;
@@ -245,7 +245,8 @@ class FrontConnection implements FrontSink {
       if ((buffer?.length ?? 0) + this.aheadBytes > READ_AHEAD_LIMIT) this.socket.pause();
       return;
     }
-    this.buffer = buffer === undefined ? chunk : Buffer.concat([buffer, chunk]);
+    this.joinAhead(); // empty here on every path today; joined first, bytes cannot reorder
+    this.buffer = this.buffer === undefined ? chunk : Buffer.concat([this.buffer, chunk]);
     this.advance();
   };
 
