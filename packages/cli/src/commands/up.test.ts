@@ -58,22 +58,31 @@ async function ports(): Promise<string[]> {
   return ['--port', String(pg), '--registry-port', String(registry), '--config-port', String(config)];
 }
 
-test('flotilla up runs PostgreSQL, the registry and the config server, and exits 0 on SIGTERM', async ({
-  processes,
-}) => {
+/** Starts `flotilla up` with `extra` arguments on free ports (`args`, PostgreSQL's data in the temp dir). */
+async function spawnUp(
+  processes: ProcessGroup,
+  extra: string[] = [],
+): Promise<{ up: ProcessHandle; args: string[]; pgPort: number; registryPort: number; configPort: number }> {
   const args = await ports();
+  const up = processes.spawn({
+    name: 'flotilla up',
+    command: process.execPath,
+    args: [bin, 'up', ...extra, '--data-dir', `${temp.dir}/pg`, ...args],
+    cwd: temp.dir,
+    env: { DATABASE_URL: undefined },
+  });
   const [pgPort, registryPort, configPort] = [args[1], args[3], args[5]].map(Number) as [
     number,
     number,
     number,
   ];
-  const up = processes.spawn({
-    name: 'flotilla up',
-    command: process.execPath,
-    args: [bin, 'up', '--data-dir', `${temp.dir}/pg`, ...args],
-    cwd: temp.dir,
-    env: { DATABASE_URL: undefined },
-  });
+  return { up, args, pgPort, registryPort, configPort };
+}
+
+test('flotilla up runs PostgreSQL, the registry and the config server, and exits 0 on SIGTERM', async ({
+  processes,
+}) => {
+  const { up, pgPort, registryPort, configPort } = await spawnUp(processes);
   const line = await up.waitForLine(/^PostgreSQL +postgres:\/\//, 90_000);
   await up.waitForLine('Flotilla is up', 60_000);
   const url = /postgres:\/\/\S+/.exec(line)?.[0] ?? '';
@@ -117,14 +126,7 @@ const twoServices = fileURLToPath(
 
 /** `flotilla up -f` of the two-services example on free ports; resolves once it is up. */
 async function upTwoServices(processes: ProcessGroup): Promise<{ up: ProcessHandle; args: string[] }> {
-  const args = await ports();
-  const up = processes.spawn({
-    name: 'flotilla up',
-    command: process.execPath,
-    args: [bin, 'up', '-f', twoServices, '--data-dir', `${temp.dir}/pg`, ...args],
-    cwd: temp.dir,
-    env: { DATABASE_URL: undefined },
-  });
+  const { up, args } = await spawnUp(processes, ['-f', twoServices]);
   await up.waitForLine('Flotilla is up: 2 services', 120_000);
   return { up, args };
 }
@@ -219,19 +221,7 @@ test('flotilla up stopped with a second signal kills every process it started, l
 });
 
 test('a second signal while the services start kills what started, healthy or not', async ({ processes }) => {
-  const args = await ports();
-  const [pgPort, registryPort, configPort] = [args[1], args[3], args[5]].map(Number) as [
-    number,
-    number,
-    number,
-  ];
-  const up = processes.spawn({
-    name: 'flotilla up',
-    command: process.execPath,
-    args: [bin, 'up', '-f', twoServices, '--data-dir', `${temp.dir}/pg`, ...args],
-    cwd: temp.dir,
-    env: { DATABASE_URL: undefined },
-  });
+  const { up, pgPort, registryPort, configPort } = await spawnUp(processes, ['-f', twoServices]);
   await up.waitForLine(/^starting +pricing/, 120_000);
   up.signalNow('SIGINT');
   await up.waitForLine(/"msg":"stopping while starting"/, 10_000);

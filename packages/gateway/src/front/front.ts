@@ -159,7 +159,7 @@ const HEADERS = 1;
 const KEEP_ALIVE = 2;
 const BODY = 3;
 
-/** A request whose head the front took, with what it needs until its body is whole. */
+/** A request whose head the front took and whose body it gathers, with what it needs to start it then. */
 interface TakenRequest {
   readonly request: FrontRequest;
   readonly match: RouteMatch;
@@ -169,7 +169,10 @@ interface TakenRequest {
   readonly search: string;
   /** Where its body starts in the connection's buffer. */
   readonly bodyStart: number;
-  /** When its head started to arrive (Unix ms): the request timeout counts from there, as node:http's. */
+  /**
+   * When its head started to arrive (Unix ms), noted only for a head that took more than one
+   * read; 0 for a head read whole (it started when its body wait starts, within a read).
+   */
   readonly headStartedAt: number;
 }
 
@@ -185,7 +188,11 @@ class FrontConnection implements FrontSink {
    * announces 64 KiB and sends a byte does not make the front hold 64 KiB.
    */
   private pending: TakenRequest | undefined;
-  /** When the bytes in `buffer` (then `ahead`) started to come (Unix ms): the start of the next head. */
+  /**
+   * When the head being waited for was first seen incomplete (Unix ms), 0 before: the request
+   * timeout counts from there, as node:http's. Noted there, not per read, so a head that comes
+   * in one read (nearly all) costs no clock read.
+   */
   private headStartedAt = 0;
   private gathered: Buffer | undefined;
   private filled = 0;
@@ -235,7 +242,6 @@ class FrontConnection implements FrontSink {
       return;
     }
     const buffer = this.buffer;
-    if (buffer === undefined && this.ahead === undefined) this.headStartedAt = Date.now();
     if (this.exchange !== undefined || this.draining) {
       // Read ahead: kept as they come and joined once when the next request is read (joined
       // per read, a client sending a byte at a time would cost 64 KiB² of copying).
@@ -340,9 +346,14 @@ class FrontConnection implements FrontSink {
 
   /** Reads and starts the next request in the buffer, or waits for one (or for its body). */
   private next(): void {
-    if (this.pending !== undefined) {
+    const pending = this.pending;
+    if (pending !== undefined) {
       // Gathering: `onData` comes back here once the body is whole.
-      if (this.gathered === undefined) this.takeBody(this.pending);
+      if (this.gathered === undefined) {
+        this.pending = undefined;
+        const { request, match, parsedAt, pathname, search, bodyStart } = pending;
+        this.begin(request, match, parsedAt, pathname, search, bodyStart);
+      }
       return;
     }
     const front = this.front;
@@ -359,7 +370,10 @@ class FrontConnection implements FrontSink {
       // A head that can no longer become one the front takes goes to node:http now (its 400),
       // not after the head timeout.
       if (buffer.length > maxHeaderSize || cannotBeTaken(buffer)) this.handOff(false);
-      else if (this.waitKind !== HEADERS) this.startWait(HEADERS, front.options.headersTimeoutMs);
+      else {
+        if (this.headStartedAt === 0) this.headStartedAt = Date.now();
+        if (this.waitKind !== HEADERS) this.startWait(HEADERS, front.options.headersTimeoutMs);
+      }
       return;
     }
     const request =
@@ -383,49 +397,55 @@ class FrontConnection implements FrontSink {
       this.handOff(false);
       return;
     }
-    this.stopWait();
-    this.takeBody({
-      request,
-      match,
-      parsedAt,
-      pathname,
-      search,
-      bodyStart: end + 4,
-      headStartedAt: this.headStartedAt,
-    });
+    // The head wait ends: `gather` starts the body's, `begin` stops it.
+    const headStartedAt = this.headStartedAt;
+    this.headStartedAt = 0;
+    const bodyStart = end + 4;
+    if (buffer.length < bodyStart + length)
+      this.gather({ request, match, parsedAt, pathname, search, bodyStart, headStartedAt });
+    else this.begin(request, match, parsedAt, pathname, search, bodyStart);
   }
 
   /**
-   * Starts `pending` once its body is in the buffer; until then gathers it (408 once the request
-   * timeout, counted from the head's start, ends, as node:http answers a body that does not come).
+   * Gathers the body of `pending`, which did not come whole with its head (408 once the request
+   * timeout, counted from the head's start, ends, as node:http answers a body that does not
+   * come); `onData` starts it once the body is whole.
    */
-  private takeBody(pending: TakenRequest): void {
+  private gather(pending: TakenRequest): void {
     const buffer = this.buffer!;
-    const bodyEnd = pending.bodyStart + pending.request.contentLength;
-    if (buffer.length < bodyEnd) {
-      this.pending = pending;
-      this.gathered = Buffer.allocUnsafe(Math.min(bodyEnd, Math.max(2 * buffer.length, GATHER_START)));
-      this.filled = buffer.copy(this.gathered);
-      this.buffer = undefined;
-      const ms = this.front.options.requestTimeoutMs;
-      this.waitKind = ms > 0 ? BODY : IDLE;
-      this.waitEnd = pending.headStartedAt + ms;
-      return;
-    }
-    this.pending = undefined;
+    const whole = pending.bodyStart + pending.request.contentLength;
+    this.pending = pending;
+    this.gathered = Buffer.allocUnsafe(Math.min(whole, Math.max(2 * buffer.length, GATHER_START)));
+    this.filled = buffer.copy(this.gathered);
+    this.buffer = undefined;
+    const ms = this.front.options.requestTimeoutMs;
+    this.waitKind = ms > 0 ? BODY : IDLE;
+    this.waitEnd = (pending.headStartedAt || Date.now()) + ms;
+  }
+
+  /**
+   * Starts a request whose head and body are in the buffer, the body from `bodyStart`; the bytes
+   * after it stay for the next request.
+   */
+  private begin(
+    request: FrontRequest,
+    match: RouteMatch,
+    parsedAt: number,
+    pathname: string,
+    search: string,
+    bodyStart: number,
+  ): void {
+    const buffer = this.buffer!;
+    const bodyEnd = bodyStart + request.contentLength;
     this.stopWait();
-    const body = bodyEnd > pending.bodyStart ? buffer.subarray(pending.bodyStart, bodyEnd) : null;
+    const body = bodyEnd > bodyStart ? buffer.subarray(bodyStart, bodyEnd) : null;
     this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
-    // The next request's bytes are there already: its head counts from now (node:http's from
-    // when it read them, at most this answer's time earlier).
-    if (this.buffer !== undefined) this.headStartedAt = Date.now();
-    const { request, match, parsedAt } = pending;
     if (request.close) this.closeAfter = true;
     const front = this.front;
     front.stats.served++;
     const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, parsedAt, body);
     this.exchange = exchange;
-    exchange.start(pending.pathname, pending.search);
+    exchange.start(pathname, search);
   }
 
   /**
