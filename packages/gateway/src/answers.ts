@@ -52,6 +52,28 @@ export function sendProblemAnswer(
   sendProblemOf(res, requestId, problem({ status, code, detail }), extra);
 }
 
+/** Headers of an allowed CORS preflight's answer (204, no body): the policy's, the request id, the secure ones. */
+export function preflightHeaders(policy: Record<string, string>, requestId: string): Record<string, string> {
+  return applySecureHeaders({ ...policy, 'content-length': '0', [Headers.requestId]: requestId });
+}
+
+/** The route label of requests no route matches, in metrics. */
+export const NO_ROUTE = '(none)';
+
+/** The problem of a request no route matches (404). */
+export function noRouteProblem(method: string, pathname: string): Problem {
+  return problem({ status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route matches ${method} ${pathname}` });
+}
+
+/** The problem of a request path that cannot be decoded (400). */
+export function badPathProblem(): Problem {
+  return problem({
+    status: 400,
+    code: 'BAD_PATH',
+    detail: 'The request path is not valid (bad percent-encoding)',
+  });
+}
+
 /** The problem of an upstream answer whose headers cannot be written to the client (502). */
 export function unrelayableHeadersProblem(): Problem {
   return problem({

@@ -1,10 +1,13 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createLogger, errorToProblem, Headers, type Logger } from '@flotilla/core';
+import { createLogger, errorToProblem, Headers, type Logger, type Problem } from '@flotilla/core';
 import type { DiscoveryClient } from '@flotilla/discovery';
 import { isIdempotentMethod } from '@flotilla/resilience';
 import type { Redis } from 'ioredis';
 import {
+  badPathProblem,
+  NO_ROUTE,
+  noRouteProblem,
   sendProblemAnswer,
   sendProblemOf,
   sendRedirect,
@@ -33,6 +36,16 @@ import { type RouteMatch, RouteTable } from './routes/table.js';
 import { applySecureHeaders } from './traffic/secure-headers.js';
 import { type AttemptState, Upstreams } from './upstreams/upstreams.js';
 import { tunnelUpgrade } from './websocket.js';
+
+/**
+ * A request the fast-path front refuses itself, as the node:http path does: no route matches it
+ * (404) or its path cannot be decoded (400).
+ */
+export interface FrontRefusal {
+  readonly problem: Problem;
+  /** The route label the answer is counted under in metrics (undefined: not counted, as on node:http's path). */
+  readonly counted: string | undefined;
+}
 
 /** Default limit of a request body: 10 MiB. */
 export const DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024;
@@ -136,25 +149,26 @@ export class Gateway {
   }
 
   /**
-   * The match of a request when the fast-path front may serve its route: a proxy route (to URL
-   * targets or services, with any of the upstream policies and of auth, rateLimit, cors and
-   * cache; a CORS preflight is an OPTIONS request, which the front never takes). Undefined for
-   * any other route, a path that matches nothing or one that is not valid (node:http's path then
-   * answers).
+   * What the fast-path front does with a request: the match when it may serve the route (a proxy
+   * route, to URL targets or services, with any of the upstream policies and of auth, rateLimit,
+   * cors and cache), the problem to answer when no route matches (404) or the path cannot be
+   * decoded (400), as the node:http path answers them, or undefined for any other route (static,
+   * redirect, composite), which node:http's path then answers.
    */
   frontMatch(
     method: string,
     pathname: string,
     search: string,
     headers: IncomingHttpHeaders,
-  ): RouteMatch | undefined {
+  ): RouteMatch | FrontRefusal | undefined {
     let match: RouteMatch | undefined;
     try {
       match = this.table.match({ method, pathname, search, headers });
     } catch {
-      return undefined;
+      return { problem: badPathProblem(), counted: undefined };
     }
-    return match?.route.action.kind === 'proxy' ? match : undefined;
+    if (match === undefined) return { problem: noRouteProblem(method, pathname), counted: NO_ROUTE };
+    return match.route.action.kind === 'proxy' ? match : undefined;
   }
 
   /** Largest request body `route` takes (413 over it): its own `maxBodySize`, or the gateway's. */
@@ -178,18 +192,12 @@ export class Gateway {
     try {
       match = this.table.match({ method: req.method ?? 'GET', pathname, search, headers: req.headers });
     } catch {
-      sendProblemAnswer(
-        res,
-        requestId,
-        400,
-        'BAD_PATH',
-        'The request path is not valid (bad percent-encoding)',
-      );
+      sendProblemOf(res, requestId, badPathProblem());
       return;
     }
     if (!match) {
-      sendProblemAnswer(res, requestId, 404, 'ROUTE_NOT_FOUND', `No route matches ${req.method} ${pathname}`);
-      this.count(res, '(none)', req.method, started);
+      sendProblemOf(res, requestId, noRouteProblem(req.method ?? 'GET', pathname));
+      this.count(res, NO_ROUTE, req.method, started);
       return;
     }
     const route = match.route;

@@ -63,11 +63,11 @@ export interface StartGatewayOptions {
    */
   upstreamCa?: string;
   /**
-   * Serve requests on proxy routes to URLs and services (GET, HEAD, POST, PUT, PATCH, DELETE;
-   * no body or a `Content-Length` one up to 64 KiB; with or without retries, breaker, bulkhead,
-   * auth, rate limit, CORS and cache; see `Gateway.frontMatch`) through the fast-path front, which parses and
-   * answers them without node:http's per-request objects; every other request is node:http's as
-   * before. Default true.
+   * Serve requests on proxy routes to URLs and services (GET, HEAD, POST, PUT, PATCH, DELETE,
+   * OPTIONS; no body or a `Content-Length` one up to 64 KiB; with or without retries, breaker,
+   * bulkhead, auth, rate limit, CORS and cache; see `Gateway.frontMatch`), and the 404s of paths
+   * no route matches, through the fast-path front, which parses and answers them without
+   * node:http's per-request objects; every other request is node:http's as before. Default true.
    */
   fastPath?: boolean;
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorToProblem, Headers, type Logger, type Problem } from '@flotilla/core';
-import { sendProblemOf, withExtra } from '../answers.js';
+import { preflightHeaders, sendProblemOf, withExtra } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -84,8 +84,7 @@ export class Admission {
       if (preflight) {
         if (preflight.problem) sendProblemOf(res, requestId, preflight.problem, preflight.headers);
         else {
-          const headers = { ...preflight.headers, 'content-length': '0', [Headers.requestId]: requestId };
-          res.writeHead(preflight.status, applySecureHeaders(headers));
+          res.writeHead(preflight.status, preflightHeaders(preflight.headers, requestId));
           res.end();
         }
         return;

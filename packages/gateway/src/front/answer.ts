@@ -222,30 +222,56 @@ export class FrontAnswer {
 
   /** A problem+json answer; `extra` are the features' headers. */
   problem(p: Problem, extra: Record<string, string> | undefined): void {
-    const body = Buffer.from(JSON.stringify({ ...p, instance: this.requestId }));
-    const headers: HeaderRecord = problemHeaders(this.requestId, extra);
-    headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    headers['content-length'] = String(body.length);
+    const { headers, body } = problemAnswer(p, this.requestId, extra);
     this.whole(p.status, headers, body);
   }
 
   /** A whole answer of the gateway's own (no upstream body follows). */
   whole(status: number, headers: HeaderRecord, body: Buffer): void {
     this.answerStatus = status;
-    const head = responseHead(status, headers, this.sink.connectionLines(), AS_IS);
-    if (head === undefined) {
+    if (!writeWhole(this.sink, this.request.method, status, headers, body)) {
       this.isOver = true;
-      this.sink.destroy();
       return;
     }
     this.headWritten = true;
-    const sink = this.sink;
-    sink.cork();
-    sink.write(head);
-    if (!hasNoBody(this.request.method, status)) sink.write(body);
-    sink.uncork();
     this.complete();
   }
+}
+
+/** The headers and body of a problem+json answer; `extra` are the features' headers. */
+export function problemAnswer(
+  p: Problem,
+  requestId: string,
+  extra: Record<string, string> | undefined,
+): { headers: HeaderRecord; body: Buffer } {
+  const body = Buffer.from(JSON.stringify({ ...p, instance: requestId }));
+  const headers: HeaderRecord = problemHeaders(requestId, extra);
+  headers['content-type'] = PROBLEM_CONTENT_TYPE;
+  headers['content-length'] = String(body.length);
+  return { headers, body };
+}
+
+/**
+ * Writes a whole answer of the gateway's own to `sink` (no body after a HEAD, a 204 or a 304).
+ * False when its head cannot be written: the connection is dropped then.
+ */
+export function writeWhole(
+  sink: FrontSink,
+  method: string,
+  status: number,
+  headers: HeaderRecord,
+  body: Buffer,
+): boolean {
+  const head = responseHead(status, headers, sink.connectionLines(), AS_IS);
+  if (head === undefined) {
+    sink.destroy();
+    return false;
+  }
+  sink.cork();
+  sink.write(head);
+  if (!hasNoBody(method, status)) sink.write(body);
+  sink.uncork();
+  return true;
 }
 
 /** The body chunks as latin1 text, framed as chunks when `chunked` (with the last chunk). */

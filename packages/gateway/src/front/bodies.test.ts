@@ -42,7 +42,7 @@ import { FRONT_BODY_LIMIT } from './front.js';
 /*
  * Requests with bodies on the fast-path front: a `Content-Length` body up to FRONT_BODY_LIMIT
  * (and the route's limit) is read whole by the front and sent upstream with the head; a longer
- * one, a chunked one, `Expect: 100-continue` and OPTIONS go to node:http. Each pair of gateways
+ * one, a chunked one and `Expect: 100-continue` go to node:http. Each pair of gateways
  * has the same routes; the answers must agree, and the front's counters say which path served.
  */
 
@@ -126,7 +126,7 @@ const rows: Row[] = [
       expect(echo.headers['content-type']).toBe('text/plain');
     },
   },
-  ...(['PUT', 'PATCH', 'DELETE'] as const).map(
+  ...(['PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).map(
     (method): Row => ({
       name: `a ${method} with a body`,
       bytes: () => request(method, '/e/echo', '{"a":1}'),
@@ -135,6 +135,13 @@ const rows: Row[] = [
       check: (r) => expect(echoOf(r)).toMatchObject({ method, body: '{"a":1}' }),
     }),
   ),
+  {
+    name: 'an OPTIONS without a body',
+    bytes: () => `OPTIONS /e/echo HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(echoOf(r).method).toBe('OPTIONS'),
+  },
   {
     name: 'a DELETE without a body',
     bytes: () => `DELETE /e/echo HTTP/1.1\r\n${HOST}\r\n`,
@@ -210,12 +217,6 @@ const rows: Row[] = [
   {
     name: 'Expect: 100-continue',
     bytes: () => request('POST', '/e/echo', 'hello', 'expect: 100-continue\r\n'),
-    path: 'handoff',
-    status: 200,
-  },
-  {
-    name: 'OPTIONS',
-    bytes: () => `OPTIONS /e/echo HTTP/1.1\r\n${HOST}\r\n`,
     path: 'handoff',
     status: 200,
   },
@@ -316,6 +317,13 @@ describe('retries of requests with bodies, as on node:http', () => {
       'not-idempotent',
     ],
     ['a PUT without a body, reset: retried', request('PUT', '/again/flaky?fail=reset'), 200, 2, 'retries'],
+    [
+      'an OPTIONS without a body, reset: retried',
+      request('OPTIONS', '/again/flaky?fail=reset'),
+      200,
+      2,
+      'retries',
+    ],
     [
       'a DELETE, reset: retried',
       Buffer.from(`DELETE /again/flaky?fail=reset HTTP/1.1\r\n${HOST}\r\n`),

@@ -8,6 +8,7 @@ import {
   type Retry,
   type RetryCall,
 } from '@flotilla/resilience';
+import { preflightHeaders } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
@@ -60,14 +61,15 @@ export interface FrontSink {
 }
 
 /**
- * One request the fast-path front serves itself (its body, if any, already whole) on a proxy route
- * (`Gateway.frontMatch`), checked by the route's auth and rate limit if it has them, answered
- * from the route's cache if it holds the answer, else sent through the upstream's pool under the
- * route's deadline, each attempt admitted by the upstream's breaker and bulkhead, and retried as
- * the route's retry policy decides. The answer is the one the node:http path gives (the
- * upstream's head and body with the gateway's headers, a cached answer, a 401/403/429/502/503/504
- * problem, or the fallback), written straight to the client's socket by its {@link FrontAnswer};
- * the exchange decides which answer it is and runs the attempts.
+ * One request the fast-path front serves itself (its body, if any, already whole) on a proxy
+ * route (`Gateway.frontMatch`): a CORS preflight answered by the route's policy, else checked by
+ * the route's auth and rate limit if it has them, answered from the route's cache if it holds
+ * the answer, else sent through the upstream's pool under the route's deadline, each attempt
+ * admitted by the upstream's breaker and bulkhead, and retried as the route's retry policy
+ * decides. The answer is the one the node:http path gives (the upstream's head and body with the
+ * gateway's headers, a cached answer, a preflight's 204, a 401/403/429/502/503/504 problem, or
+ * the fallback), written straight to the client's socket by its {@link FrontAnswer}; the
+ * exchange decides which answer it is and runs the attempts.
  */
 export class FrontExchange implements Http1Handler, Due {
   /** The attempt in flight's deadline: its per-try timeout's, or the request's. */
@@ -147,6 +149,14 @@ export class FrontExchange implements Http1Handler, Due {
     }
     const request = this.request;
     const req = { method: request.method, url: request.url, headers: request.headers, socket: this.sink };
+    const preflight = features.cors?.preflight(req);
+    if (preflight !== undefined) {
+      // A CORS preflight is answered here, before any other check (browsers send it without
+      // credentials), as `Admission.admit` answers it on the node:http path.
+      if (preflight.problem) this.reply.problem(preflight.problem, preflight.headers);
+      else this.reply.whole(preflight.status, preflightHeaders(preflight.headers, this.requestId), NO_BYTES);
+      return;
+    }
     // CORS headers go on every answer, refusals included (as on the node:http path). An
     // auth-only route adds none.
     const extra = features.cors ? features.cors.headers(req) : {};
@@ -501,6 +511,8 @@ export class FrontExchange implements Http1Handler, Due {
  * out: it is not idempotent, which the retry policy checks first.)
  */
 const NO_BODY = Object.freeze({ started: false });
+/** The body of an answer that has none. */
+const NO_BYTES = Buffer.alloc(0);
 /** Attempt state for `upstreamError` on a URL leg: one attempt and a body that can be sent again. */
 const NO_ATTEMPT: AttemptState = Object.freeze({
   tried: new Set<string>(),

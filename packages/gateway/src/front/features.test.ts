@@ -185,11 +185,61 @@ const ROWS: Row[] = [
     path: 'fast',
     status: 401,
   },
+  // CORS preflights: answered before authentication (a browser sends them without credentials).
   {
-    name: "a CORS preflight (OPTIONS): node:http's",
-    bytes: () => get('/plays/echo', { origin: ORIGIN, 'access-control-request-method': 'POST' }, 'OPTIONS'),
-    path: 'handoff',
+    name: 'a CORS preflight: 204 with the policy',
+    bytes: () =>
+      get(
+        '/plays/echo',
+        {
+          origin: ORIGIN,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'Authorization',
+        },
+        'OPTIONS',
+      ),
+    path: 'fast',
     status: 204,
+    check: (r) => {
+      expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN);
+      expect(headerOf(r, 'access-control-allow-headers')).toBe('authorization');
+      expect(r.body.length).toBe(0);
+    },
+  },
+  {
+    name: 'a CORS preflight from an origin not allowed: 403',
+    bytes: () =>
+      get(
+        '/plays/echo',
+        { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+        'OPTIONS',
+      ),
+    path: 'fast',
+    status: 403,
+    check: (r) => expect(JSON.parse(r.body.toString()).code).toBe('CORS_REJECTED'),
+  },
+  {
+    name: 'a CORS preflight for a method not allowed: 403',
+    bytes: () =>
+      get('/cors/echo', { origin: ORIGIN, 'access-control-request-method': 'PROPFIND' }, 'OPTIONS'),
+    path: 'fast',
+    status: 403,
+  },
+  {
+    name: 'an OPTIONS with Origin but no Access-Control-Request-Method: not a preflight, checked (401)',
+    bytes: () => get('/plays/echo', { origin: ORIGIN }, 'OPTIONS'),
+    path: 'fast',
+    status: 401,
+  },
+  {
+    name: 'an OPTIONS that is not a preflight on a CORS route: proxied with the CORS headers',
+    bytes: () => get('/cors/echo', { origin: ORIGIN }, 'OPTIONS'),
+    path: 'fast',
+    status: 200,
+    check: (r) => {
+      expect(echoOf(r).method).toBe('OPTIONS');
+      expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN);
+    },
   },
   {
     name: 'no credential: 401 with WWW-Authenticate and the CORS headers',
@@ -318,6 +368,32 @@ describe('metrics on the front', () => {
     await differential({ fast, node }, bytes, { path: 'fast', status: 429 });
     expect(await counted(fast)).toBe(fastBefore + 2);
     expect(await counted(node)).toBe(nodeBefore + 2);
+  });
+});
+
+describe("a browser's connection", () => {
+  it('stays on the front through a preflight, a 404, a refusal and an authenticated call', async () => {
+    const before = frontStats(fast);
+    const connection = await RawConnection.open(fast.port);
+    const sequence: [string, string, number][] = [
+      [
+        'OPTIONS',
+        get('/plays/echo', { origin: ORIGIN, 'access-control-request-method': 'GET' }, 'OPTIONS'),
+        204,
+      ],
+      ['GET', get('/favicon.ico', { origin: ORIGIN }), 404],
+      ['GET', get('/plays/echo', { origin: ORIGIN }), 401],
+      ['GET', get('/plays/echo', { origin: ORIGIN, authorization: `Bearer ${token}` }), 200],
+    ];
+    try {
+      for (const [method, bytes, status] of sequence) {
+        connection.send(bytes, [method]);
+        expect((await connection.expectResponse()).status, `${method} answered`).toBe(status);
+      }
+    } finally {
+      connection.destroy();
+    }
+    await expectFrontCounted(fast, before, 'fast', sequence.length);
   });
 });
 

@@ -365,6 +365,46 @@ const ROWS: Row[] = [
     status: 200,
   },
   { name: 'a DELETE', bytes: `DELETE /e/echo HTTP/1.1\r\n${HOST}\r\n`, path: 'fast', status: 200 },
+  // Refused by the front itself, with node:http's problem: the connection stays the front's.
+  {
+    name: 'a path no route matches',
+    bytes: `GET /nowhere HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 404,
+  },
+  {
+    name: 'a HEAD no route matches (no body)',
+    bytes: `HEAD /nowhere HTTP/1.1\r\n${HOST}\r\n`,
+    methods: ['HEAD'],
+    path: 'fast',
+    status: 404,
+  },
+  {
+    name: 'a POST with a body no route matches',
+    bytes: `POST /nowhere HTTP/1.1\r\n${HOST}content-length: 5\r\n\r\nhello`,
+    path: 'fast',
+    status: 404,
+  },
+  {
+    name: 'an OPTIONS no route matches, with the client request id',
+    bytes: `OPTIONS /nowhere HTTP/1.1\r\n${HOST}x-request-id: client-id-1\r\n\r\n`,
+    path: 'fast',
+    status: 404,
+    check: (r) => expect(headerOf(r, 'x-request-id')).toBe('client-id-1'),
+  },
+  {
+    name: 'a bad percent-encoding in a route parameter',
+    bytes: `GET /t/%E0%A4%A HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 400,
+  },
+  {
+    name: 'an OPTIONS on a route (proxied: not a preflight)',
+    bytes: `OPTIONS /e/echo HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(echoOf(r).method).toBe('OPTIONS'),
+  },
   // Handed to node:http.
   {
     name: 'a POST with a chunked body',
@@ -447,18 +487,6 @@ const ROWS: Row[] = [
     bytes: `GET /e/echo HTTP/1.1\r\n${HOST}x-huge: ${'y'.repeat(20 * 1024)}\r\n\r\n`,
     path: 'handoff',
     status: 431,
-  },
-  {
-    name: 'a path no route matches',
-    bytes: `GET /nowhere HTTP/1.1\r\n${HOST}\r\n`,
-    path: 'handoff',
-    status: 404,
-  },
-  {
-    name: 'a bad percent-encoding in a route parameter',
-    bytes: `GET /t/%E0%A4%A HTTP/1.1\r\n${HOST}\r\n`,
-    path: 'handoff',
-    status: 400,
   },
   {
     name: 'Expect: 100-continue',
@@ -844,6 +872,48 @@ describe('metrics', () => {
     expect(deltas[0], 'the fast gateway counts what the node:http one counts').toEqual(deltas[1]);
     expect(deltas[0]?.[1]).toEqual({ '{route="metered"}': 6 });
     expect(Object.values(deltas[0]?.[2] ?? {})).toEqual([6]);
+  });
+
+  it('counts a request no route matches under (none) and a bad path under nothing, as node:http does', async () => {
+    const NAMES = ['flotilla_gateway_requests_total', 'flotilla_gateway_request_duration_seconds_count'];
+    const counted = (gateway: RunningGateway) => Promise.all(NAMES.map((name) => series(gateway, name, '')));
+    const deltas: Record<string, number>[][] = [];
+    for (const gateway of [fast, node]) {
+      const before = await counted(gateway);
+      const stats = frontStats(gateway);
+      const connection = await RawConnection.open(gateway.port);
+      try {
+        for (const [method, path] of [
+          ['GET', '/nowhere'],
+          ['OPTIONS', '/nowhere'],
+          ['GET', '/t/%E0%A4%A'],
+          ['HEAD', '/nowhere'],
+        ] as const) {
+          connection.send(`${method} ${path} HTTP/1.1\r\n${HOST}\r\n`, [method]);
+          await connection.expectResponse();
+        }
+      } finally {
+        connection.destroy();
+      }
+      deltas.push(
+        await eventually(
+          async () => {
+            const d = (await counted(gateway)).map((after, i) => delta(after, before[i]!));
+            expect(d[0]).toEqual({
+              '{route="(none)",method="GET",status="404"}': 1,
+              '{route="(none)",method="OPTIONS",status="404"}': 1,
+              '{route="(none)",method="HEAD",status="404"}': 1,
+            });
+            return d;
+          },
+          { timeoutMs: 2_000 },
+        ),
+      );
+      // The bad path's 400 keeps the connection on the front as well: four requests served.
+      await expectFrontCounted(gateway, stats, 'fast', 4);
+    }
+    expect(deltas[0], 'the fast gateway counts what the node:http one counts').toEqual(deltas[1]);
+    expect(deltas[0]?.[1]).toEqual({ '{route="(none)"}': 3 });
   });
 
   it("exposes the front's own counters, equal to its stats (and nothing of them without the front)", async () => {

@@ -1,8 +1,11 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Headers } from '@flotilla/core';
 import { clientErrorAnswer } from '../answers.js';
-import type { Gateway } from '../gateway.js';
+import type { FrontRefusal, Gateway } from '../gateway.js';
+import { requestIdOf } from '../proxy/ids.js';
 import type { RouteMatch } from '../routes/table.js';
+import { problemAnswer, writeWhole } from './answer.js';
 import { DeadlineLists } from './deadlines.js';
 import { FrontExchange, type FrontHost, type FrontSink } from './exchange.js';
 import { type FrontRequest, mayStartRequest, parseRequestHead } from './request-head.js';
@@ -46,13 +49,14 @@ const GATHER_START = 4 * 1024;
 
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
- * requests the front can take whole (HTTP/1.1, GET, HEAD, POST, PUT, PATCH or DELETE, no body or
- * a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a route
- * `Gateway.frontMatch` gives) are parsed and answered here, without node:http's per-request
- * objects. Any other request, or any head the strict parser does not accept, hands the
- * connection with the bytes read so far to node:http for the rest of its life, so node:http
- * keeps producing every other answer (400, 413, 431, chunked or longer bodies, upgrades, every
- * feature) exactly as without the front.
+ * requests the front can take whole (HTTP/1.1, GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS,
+ * no body or a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a
+ * proxy route `Gateway.frontMatch` gives, or no route: its 404 or 400) are parsed and answered
+ * here, without node:http's per-request objects. Any other request, or any head the strict
+ * parser does not accept, hands the connection with the bytes read so far to node:http for the
+ * rest of its life, so node:http keeps producing every other answer (400, 413, 431, chunked or
+ * longer bodies, upgrades, static and composite routes, every feature) exactly as without the
+ * front.
  */
 export class Front {
   readonly stats: FrontStats;
@@ -162,7 +166,8 @@ const BODY = 3;
 /** A request whose head the front took and whose body it gathers, with what it needs to start it then. */
 interface TakenRequest {
   readonly request: FrontRequest;
-  readonly match: RouteMatch;
+  /** Its route, or the refusal it gets (no route matches it, or a bad path). */
+  readonly match: RouteMatch | FrontRefusal;
   /** When its head was read (`performance.now()`). */
   readonly parsedAt: number;
   readonly pathname: string;
@@ -390,9 +395,12 @@ class FrontConnection implements FrontSink {
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     const length = request.contentLength;
     // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
+    // A refused request's body is read and dropped, as node:http does after its answer.
     if (
       match === undefined ||
-      (length > 0 && (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route)))
+      (length > 0 &&
+        (length > FRONT_BODY_LIMIT ||
+          (!('problem' in match) && length > front.host.bodyLimitOf(match.route))))
     ) {
       this.handOff(false);
       return;
@@ -429,7 +437,7 @@ class FrontConnection implements FrontSink {
    */
   private begin(
     request: FrontRequest,
-    match: RouteMatch,
+    match: RouteMatch | FrontRefusal,
     parsedAt: number,
     pathname: string,
     search: string,
@@ -443,6 +451,10 @@ class FrontConnection implements FrontSink {
     if (request.close) this.closeAfter = true;
     const front = this.front;
     front.stats.served++;
+    if ('problem' in match) {
+      this.refuse(request, match, parsedAt);
+      return;
+    }
     const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, parsedAt, body);
     this.exchange = exchange;
     exchange.start(pathname, search);
@@ -506,6 +518,34 @@ class FrontConnection implements FrontSink {
   finished(exchange: FrontExchange): void {
     if (this.exchange !== exchange || this.gone) return;
     this.exchange = undefined;
+    this.answeredOne();
+  }
+
+  /**
+   * Answers a request the gateway refuses without a route (404, or 400 for a bad path) with the
+   * node:http path's problem, counted in metrics as it counts it; the connection stays the
+   * front's.
+   */
+  private refuse(request: FrontRequest, refusal: FrontRefusal, parsedAt: number): void {
+    const { problem, counted } = refusal;
+    const { headers, body } = problemAnswer(
+      problem,
+      requestIdOf(request.headers[Headers.requestId]),
+      undefined,
+    );
+    if (!writeWhole(this, request.method, problem.status, headers, body)) return;
+    if (counted !== undefined)
+      this.front.host.metrics?.request(
+        counted,
+        request.method,
+        problem.status,
+        (performance.now() - parsedAt) / 1000,
+      );
+    this.answeredOne();
+  }
+
+  /** An answer is complete: the connection ends if it should, or reads the next request. */
+  private answeredOne(): void {
     this.answered++;
     if (this.closeAfter || this.front.isClosing) {
       // As node:http ends a connection after its last answer: once the bytes are out.

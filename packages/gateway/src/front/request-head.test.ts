@@ -32,7 +32,7 @@ describe('parseRequestHead', () => {
     });
   });
 
-  it.each(['POST', 'PUT', 'PATCH', 'DELETE'])('takes a %s', (method) => {
+  it.each(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])('takes a %s', (method) => {
     expect(parseRequestHead(head(`${method} /x HTTP/1.1`, 'host: a'))).toEqual({
       method,
       url: '/x',
@@ -62,7 +62,7 @@ describe('parseRequestHead', () => {
   // Each of these goes to node:http, which answers it (or refuses it) as it always did.
   it.each([
     ['no Host', head('GET /x HTTP/1.1', 'Accept: */*')],
-    ['OPTIONS (a CORS preflight)', head('OPTIONS /x HTTP/1.1')],
+    ['OPTIONS *', head('OPTIONS * HTTP/1.1')],
     ['another method', head('PROPFIND /x HTTP/1.1')],
     ['a method the front takes without its space', head('POST/x HTTP/1.1')],
     ['a lowercase method', head('get /x HTTP/1.1')],

@@ -2,8 +2,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { charTable, headerNameAt, isAlphaNum } from '../proxy/chars.js';
 import { headerObject } from '../proxy/headers.js';
 
-/** Methods the front takes (OPTIONS, a CORS preflight, and CONNECT, TRACE and others go to node:http). */
-export type FrontMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/**
+ * Methods the front takes: OPTIONS too, so a browser's CORS preflight does not hand its
+ * connection to node:http (CONNECT, TRACE and others go there; so does `OPTIONS *`).
+ */
+export type FrontMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 /**
  * A request head the fast path serves itself: one of {@link FrontMethod} over HTTP/1.1, with no
@@ -28,6 +31,7 @@ const REQUEST_STARTS: readonly (readonly [string, FrontMethod])[] = [
   ['PUT /', 'PUT'],
   ['PATCH /', 'PATCH'],
   ['DELETE /', 'DELETE'],
+  ['OPTIONS /', 'OPTIONS'],
 ];
 
 /** The method of a request line that starts like one the front takes, or undefined. */
