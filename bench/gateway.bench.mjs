@@ -27,6 +27,8 @@ const self = fileURLToPath(import.meta.url);
 const DURATION_S = Number(process.env.GATEWAY_BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.GATEWAY_BENCH_CONNECTIONS ?? 50);
 const BASELINE = process.env.GATEWAY_BENCH_BASELINE;
+/** The origin of the browser mix's requests (the `cors` route allows it). */
+const APP_ORIGIN = 'https://app.example';
 /** Rounds on the trivial upstream (the median counts); the 10 ms upstream runs once. */
 const ROUNDS = Number(process.env.GATEWAY_BENCH_ROUNDS ?? 3);
 
@@ -38,6 +40,15 @@ function benchRoutes(json, slow, extra = {}) {
   return [
     { id: 'json', match: { path: '/json' }, target: json, ...extra },
     { id: 'slow', match: { path: '/slow' }, target: slow, rewrite: { path: '/json' }, ...extra },
+    // The browser mix's route: a cross-origin app's API, its preflights answered by the gateway.
+    {
+      id: 'cors',
+      match: { path: '/cors' },
+      target: json,
+      rewrite: { path: '/json' },
+      cors: { origins: [APP_ORIGIN] },
+      ...extra,
+    },
   ];
 }
 
@@ -378,10 +389,19 @@ const POST_TARGETS = [
   'flotilla plain route',
   'flotilla plain route, node:http only',
 ];
+/** One request in this many of the browser mix is a CORS preflight. */
+const PREFLIGHT_EVERY = 10;
+/** Targets of the browser mix runs (a CORS route: nginx and the others have none). */
+const BROWSER_TARGETS = [
+  'flotilla plain route',
+  'flotilla plain route, node:http only',
+  'flotilla plain route (baseline build)',
+];
 const UPSTREAM_LABELS = {
   json: 'trivial JSON',
   slow: '10 ms handler',
   post: `trivial JSON, POST ${POST_BODY_BYTES / 1024} KiB`,
+  browser: `trivial JSON, CORS route, 1 preflight in ${PREFLIGHT_EVERY}`,
 };
 
 async function main() {
@@ -436,6 +456,7 @@ async function main() {
       const port = await t.port;
       t.json = `http://127.0.0.1:${port}/json`;
       t.slow = `http://127.0.0.1:${port}/slow`;
+      t.cors = `http://127.0.0.1:${port}/cors`;
     }
   }
   const results = [];
@@ -450,7 +471,24 @@ async function main() {
     post.script,
     `wrk.method = "POST"\nwrk.body = '{"data":"' .. string.rep("x", ${POST_BODY_BYTES - 11}) .. '"}'\nwrk.headers["Content-Type"] = "application/json"\n`,
   );
-  for (const upstream of ['json', 'slow', 'post']) {
+  // A browser app on another origin: each connection's requests carry Origin, and one in
+  // PREFLIGHT_EVERY is its preflight (OPTIONS with Access-Control-Request-Method), answered by
+  // the gateway. A gateway that hands a connection to node:http at its first preflight serves
+  // the rest of it there.
+  const browser = { connections: CONNECTIONS, script: join(scripts, 'browser.lua') };
+  writeFileSync(
+    browser.script,
+    `local n = 0
+local preflight = { ["Origin"] = "${APP_ORIGIN}", ["Access-Control-Request-Method"] = "PUT", ["Access-Control-Request-Headers"] = "authorization" }
+local call = { ["Origin"] = "${APP_ORIGIN}" }
+request = function()
+  n = n + 1
+  if n % ${PREFLIGHT_EVERY} == 1 then return wrk.format("OPTIONS", nil, preflight) end
+  return wrk.format("GET", nil, call)
+end
+`,
+  );
+  for (const upstream of ['json', 'slow', 'post', 'browser']) {
     // The trivial upstream is CPU-bound, so anything else on the machine moves it: every target
     // runs ROUNDS times, the rounds interleaved (A B C, A B C, …), and the median round counts.
     const rounds = upstream === 'slow' ? 1 : ROUNDS;
@@ -460,9 +498,9 @@ async function main() {
         ? running
         : upstream === 'slow'
           ? running.filter((t) => !t.jsonOnly)
-          : running.filter((t) => POST_TARGETS.includes(t.name));
-    const url = (t) => (upstream === 'slow' ? t.slow : t.json);
-    const load = upstream === 'post' ? post : undefined;
+          : running.filter((t) => (upstream === 'post' ? POST_TARGETS : BROWSER_TARGETS).includes(t.name));
+    const url = (t) => (upstream === 'slow' ? t.slow : upstream === 'browser' ? t.cors : t.json);
+    const load = upstream === 'post' ? post : upstream === 'browser' ? browser : undefined;
     const runs = new Map(those.map((t) => [t, []]));
     for (let round = 0; round < rounds; round++) {
       for (const t of those) {
