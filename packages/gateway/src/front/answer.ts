@@ -127,14 +127,14 @@ export class FrontAnswer {
     if (route.responseHeaders === undefined && connectionTokens(upstream.connection) === undefined) {
       // The common case: the head straight from the upstream's headers (the features' own
       // headers never frame the body).
-      framing = bodyFollows && upstream['content-length'] === undefined ? CHUNKED : AS_IS;
+      framing = this.framingOf(bodyFollows, upstream['content-length']);
       head = relayedHead(status, upstream, this.requestId, extra, this.sink.connectionLines(), framing);
     } else {
       const headers = clientResponseHeaders(upstream, this.requestId);
       if (extra !== undefined) withExtra(headers, extra);
       if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
       applySecureHeaders(headers);
-      framing = bodyFollows && headers['content-length'] === undefined ? CHUNKED : AS_IS;
+      framing = this.framingOf(bodyFollows, headers['content-length']);
       head = responseHead(status, headers, this.sink.connectionLines(), framing);
     }
     if (head === undefined) {
@@ -167,6 +167,21 @@ export class FrontAnswer {
       if (full) sink.onDrain(() => controller.resume());
       else controller.resume();
     }
+  }
+
+  /**
+   * How the relayed body is framed, given the answer's `Content-Length`: as it is with one;
+   * without one, chunked for an HTTP/1.1 client, and for an HTTP/1.0 client as it is, up to the
+   * connection's end (node:http keeps no such client's connection without a length, body or
+   * not). Called before the head's connection lines are written.
+   */
+  private framingOf(bodyFollows: boolean, length: string | string[] | undefined): Framing {
+    if (length !== undefined) return AS_IS;
+    if (this.request.http10) {
+      this.sink.closeAfterAnswer();
+      return AS_IS;
+    }
+    return bodyFollows ? CHUNKED : AS_IS;
   }
 
   /**

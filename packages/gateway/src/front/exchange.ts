@@ -48,6 +48,8 @@ export interface FrontSink {
   readonly remoteAddress: string | undefined;
   /** `Connection`/`Keep-Alive` header lines for the answer being written now. */
   connectionLines(): string;
+  /** The connection ends after the answer being written (said before its head is). */
+  closeAfterAnswer(): void;
   /** Writes bytes to the client; false when the socket's buffer is full (wait for `onDrain`). */
   write(data: string | Buffer): boolean;
   cork(): void;

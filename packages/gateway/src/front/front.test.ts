@@ -365,6 +365,85 @@ const ROWS: Row[] = [
     status: 200,
   },
   { name: 'a DELETE', bytes: `DELETE /e/echo HTTP/1.1\r\n${HOST}\r\n`, path: 'fast', status: 200 },
+  // HTTP/1.0: never chunked; without a length the connection ends after the answer.
+  {
+    name: 'HTTP/1.0: the answer with its length, then the connection closes',
+    bytes: `GET /e/sized?n=10 HTTP/1.0\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(headerOf(r, 'connection')).toBe('close'),
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: the answer with its length, kept alive',
+    bytes: `GET /e/sized?n=10 HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(headerOf(r, 'connection')).toBe('keep-alive'),
+  },
+  {
+    name: 'HTTP/1.0: a chunked upstream answer relayed to the close',
+    bytes: `GET /e/chunked HTTP/1.0\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(headerOf(r, 'transfer-encoding')).toBeUndefined(),
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a chunked upstream answer relayed to the close',
+    bytes: `GET /e/chunked HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(headerOf(r, 'connection')).toBe('close'),
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: an upstream answer ended by its close',
+    bytes: `GET /e/close HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a big chunked answer (several reads)',
+    bytes: `GET /e/sized?n=200000&chunked HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a HEAD',
+    bytes: `HEAD /e/sized?n=10 HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    methods: ['HEAD'],
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a 204',
+    bytes: `GET /e/204 HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 204,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a 304',
+    bytes: `GET /e/304 HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 304,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a 404 of no route',
+    bytes: `GET /nowhere HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 404,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a 502 problem',
+    bytes: `GET /down HTTP/1.0\r\n${HOST}connection: keep-alive\r\n\r\n`,
+    path: 'fast',
+    status: 502,
+  },
+  {
+    name: 'HTTP/1.0 keep-alive: a POST with a body',
+    bytes: `POST /e/echo HTTP/1.0\r\n${HOST}connection: keep-alive\r\ncontent-length: 5\r\n\r\nhello`,
+    path: 'fast',
+    status: 200,
+    check: (r) => expect(echoOf(r).body).toBe('hello'),
+  },
   // Refused by the front itself, with node:http's problem: the connection stays the front's.
   {
     name: 'a path no route matches',
@@ -413,7 +492,19 @@ const ROWS: Row[] = [
     status: 200,
     check: (r) => expect(echoOf(r).body).toBe('hello'),
   },
-  { name: 'HTTP/1.0', bytes: `GET /e/echo HTTP/1.0\r\n${HOST}\r\n`, path: 'handoff', status: 200 },
+  {
+    name: 'HTTP/1.0 with Transfer-Encoding accepted (TE)',
+    bytes: `GET /e/chunked HTTP/1.0\r\n${HOST}te: chunked\r\n\r\n`,
+    path: 'handoff',
+    status: 200,
+  },
+  {
+    name: 'HTTP/1.0 asking for keep-alive and close',
+    bytes: `GET /e/echo HTTP/1.0\r\n${HOST}connection: keep-alive, close\r\n\r\n`,
+    path: 'handoff',
+    status: 200,
+  },
+  { name: 'HTTP/1.0 without Host', bytes: 'GET /e/echo HTTP/1.0\r\n\r\n', path: 'handoff', status: 200 },
   {
     name: 'an absolute-form target',
     bytes: `GET http://gw.test/e/echo HTTP/1.1\r\n${HOST}\r\n`,
@@ -540,6 +631,53 @@ describe('differential: the same bytes get the same answer with and without the 
       }
     });
   }
+});
+
+describe('HTTP/1.0 connections', () => {
+  /** Whether the connection still answers after the answer to `bytes`: `kept`, or `closed`. */
+  async function afterAnswer(gateway: RunningGateway, bytes: string, method: string): Promise<string> {
+    const connection = await RawConnection.open(gateway.port);
+    try {
+      connection.send(bytes, [method]);
+      await connection.expectResponse();
+      connection.send(`GET /e/sized?n=3 HTTP/1.1\r\n${HOST}\r\n`);
+      return (await connection.response()) === 'closed' ? 'closed' : 'kept';
+    } finally {
+      connection.destroy();
+    }
+  }
+
+  const KEEP = 'connection: keep-alive\r\n';
+  it.each([
+    ['without keep-alive', `GET /e/sized?n=10 HTTP/1.0\r\n${HOST}\r\n`, 'GET', 'closed', 1],
+    [
+      'keep-alive, an answer with a length',
+      `GET /e/sized?n=10 HTTP/1.0\r\n${HOST}${KEEP}\r\n`,
+      'GET',
+      'kept',
+      2,
+    ],
+    [
+      'keep-alive, a chunked upstream answer',
+      `GET /e/chunked HTTP/1.0\r\n${HOST}${KEEP}\r\n`,
+      'GET',
+      'closed',
+      1,
+    ],
+    [
+      'keep-alive, a HEAD answered without a length',
+      `HEAD /e/echo HTTP/1.0\r\n${HOST}${KEEP}\r\n`,
+      'HEAD',
+      'closed',
+      1,
+    ],
+    ['keep-alive, a 404 problem', `GET /nowhere HTTP/1.0\r\n${HOST}${KEEP}\r\n`, 'GET', 'kept', 2],
+  ])('%s: the connection is %s after it, as on node:http', async (_name, bytes, method, expected, served) => {
+    const before = frontStats(fast);
+    expect(await afterAnswer(node, bytes, method), 'node:http').toBe(expected);
+    expect(await afterAnswer(fast, bytes, method), 'the front').toBe(expected);
+    await expectFrontCounted(fast, before, 'fast', served);
+  });
 });
 
 describe('pipelining', () => {

@@ -49,7 +49,7 @@ const GATHER_START = 4 * 1024;
 
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
- * requests the front can take whole (HTTP/1.1, GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS,
+ * requests the front can take whole (HTTP/1.1 or 1.0, GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS,
  * no body or a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a
  * proxy route `Gateway.frontMatch` gives, or no route: its 404 or 400) are parsed and answered
  * here, without node:http's per-request objects. Any other request, or any head the strict
@@ -493,6 +493,10 @@ class FrontConnection implements FrontSink {
     this.ahead = undefined;
     this.aheadBytes = 0;
     this.dropPending();
+  }
+
+  closeAfterAnswer(): void {
+    this.closeAfter = true;
   }
 
   connectionLines(): string {

@@ -15,6 +15,7 @@ describe('parseRequestHead', () => {
       headers: { host: 'gw:8080', 'x-thing': 'a b', accept: '*/*' },
       contentLength: 0,
       close: false,
+      http10: false,
     });
   });
 
@@ -25,6 +26,7 @@ describe('parseRequestHead', () => {
       headers: { host: 'a' },
       contentLength: 0,
       close: false,
+      http10: false,
     });
     expect(parseRequestHead(head('GET /x HTTP/1.1', 'Host: a', 'X-Empty:'))?.headers).toEqual({
       host: 'a',
@@ -39,6 +41,7 @@ describe('parseRequestHead', () => {
       headers: { host: 'a' },
       contentLength: 0,
       close: false,
+      http10: false,
     });
   });
 
@@ -50,6 +53,15 @@ describe('parseRequestHead', () => {
     expect(parseRequestHead(head('PUT /x HTTP/1.1', 'host: a', 'content-length: 007'))?.contentLength).toBe(
       7,
     );
+  });
+
+  it('takes HTTP/1.0, closing after the answer unless the client asks for keep-alive', () => {
+    const of = (...lines: string[]) => parseRequestHead(head('GET /x HTTP/1.0', 'Host: a', ...lines));
+    expect(of()).toMatchObject({ http10: true, close: true });
+    expect(of('Connection: Keep-Alive')).toMatchObject({ http10: true, close: false });
+    expect(of('Connection: foo, keep-alive')).toMatchObject({ http10: true, close: false });
+    expect(of('Connection: close')).toMatchObject({ http10: true, close: true });
+    expect(of('Connection: keep-alives')).toMatchObject({ http10: true, close: true });
   });
 
   it('notes Connection: close, alone or in a list', () => {
@@ -66,7 +78,9 @@ describe('parseRequestHead', () => {
     ['another method', head('PROPFIND /x HTTP/1.1')],
     ['a method the front takes without its space', head('POST/x HTTP/1.1')],
     ['a lowercase method', head('get /x HTTP/1.1')],
-    ['HTTP/1.0', head('GET /x HTTP/1.0')],
+    ['HTTP/1.0 with TE', head('GET /x HTTP/1.0', 'TE: chunked')],
+    ['HTTP/1.0 asking for keep-alive and close', head('GET /x HTTP/1.0', 'Connection: keep-alive, close')],
+    ['HTTP/1.2', head('GET /x HTTP/1.2')],
     ['HTTP/2 preface', 'PRI * HTTP/2.0'],
     ['absolute-form target', head('GET http://a/x HTTP/1.1')],
     ['asterisk target', head('GET * HTTP/1.1')],

@@ -9,7 +9,7 @@ import { headerObject } from '../proxy/headers.js';
 export type FrontMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 /**
- * A request head the fast path serves itself: one of {@link FrontMethod} over HTTP/1.1, with no
+ * A request head the fast path serves itself: one of {@link FrontMethod} over HTTP/1.1 or 1.0, with no
  * body or a `Content-Length` one (never chunked), every header line plain and unique. Names are
  * lowercased, values trimmed (as `IncomingMessage` has them).
  */
@@ -19,8 +19,16 @@ export interface FrontRequest {
   readonly headers: IncomingHttpHeaders;
   /** Bytes of body after the head: its `Content-Length`, 0 without one. */
   readonly contentLength: number;
-  /** The client sent `Connection: close`: the connection ends after this answer. */
+  /**
+   * The connection ends after this answer: the client sent `Connection: close`, or it speaks
+   * HTTP/1.0 and did not ask for `keep-alive`.
+   */
   readonly close: boolean;
+  /**
+   * An HTTP/1.0 request: its answer cannot be chunked. One without a `Content-Length` ends the
+   * connection (its body, if any, runs to the close), as node:http answers such a client.
+   */
+  readonly http10: boolean;
 }
 
 /** The start of a request line the front may take, and its method (without the space). */
@@ -81,13 +89,17 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   const start = method.length + 1;
   let at = start;
   while (at < text.length && TARGET[text.charCodeAt(at)] === 1) at++;
-  // The request line ends with exactly " HTTP/1.1" and CRLF (or the head ends there).
-  if (text.charCodeAt(at) !== 32 || !text.startsWith('HTTP/1.1', at + 1)) return undefined;
+  // The request line ends with exactly " HTTP/1.1" or " HTTP/1.0" and CRLF (or the head ends there).
+  if (text.charCodeAt(at) !== 32 || !text.startsWith('HTTP/1.', at + 1)) return undefined;
+  const minor = text.charCodeAt(at + 8);
+  if (minor !== 49 /* 1 */ && minor !== 48 /* 0 */) return undefined;
+  const http10 = minor === 48;
   const url = text.slice(start, at);
   at += 9;
   // Nothing inherited: a header named like an Object method is a header, not a duplicate.
   const headers = headerObject<IncomingHttpHeaders>();
   let close = false;
+  let keepAlive = false;
   let contentLength = 0;
   let lines = 0;
   while (at < text.length) {
@@ -114,12 +126,19 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
       const tokens = value.toLowerCase();
       if (tokens.includes('upgrade')) return undefined;
       if (tokens === 'close' || /(?:^|[\s,])close(?:$|[\s,])/.test(tokens)) close = true;
+      if (tokens === 'keep-alive' || /(?:^|[\s,])keep-alive(?:$|[\s,])/.test(tokens)) keepAlive = true;
     }
     headers[name] = value;
   }
   // node:http refuses an HTTP/1.1 request without Host (400): it decides that too.
   if (headers.host === undefined) return undefined;
-  return { method, url, headers, contentLength, close };
+  if (http10) {
+    // node:http chunks an answer to an HTTP/1.0 client that accepts it (`TE`), and its parser
+    // keeps a connection that asks for both keep-alive and close: node:http decides those.
+    if (headers.te !== undefined || (keepAlive && close)) return undefined;
+    close = !keepAlive;
+  }
+  return { method, url, headers, contentLength, close, http10 };
 }
 
 function isSpace(code: number): boolean {
