@@ -13,6 +13,7 @@ import {
   expectNoFrontConnections,
   frontStats,
   inParallel,
+  type Outcome,
   outcome,
   type Path,
   retryCounters,
@@ -58,6 +59,7 @@ let tFast: RunningGateway;
 let tNode: RunningGateway;
 
 const TIMEOUTS = { headersTimeoutMs: 400, requestTimeoutMs: 600 };
+const GET_ECHO = `GET /e/echo HTTP/1.1\r\n${HOST}\r\n`;
 
 beforeAll(async () => {
   registry = await startRegistry({ port: 0, host: '127.0.0.1', logger: quiet });
@@ -584,6 +586,67 @@ describe('a body that does not come', () => {
     expect(f).toEqual(n);
     expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUTS.requestTimeoutMs - 50);
     await expectFrontCounted(tFast, before, 'fast', 0);
+  });
+});
+
+describe('a request no route matches, its body still to come', () => {
+  // node:http answers the 404 at once and drops the body as it comes; so does the front.
+  const head = (length: number) => `POST /nowhere HTTP/1.1\r\n${HOST}content-length: ${length}\r\n\r\n`;
+
+  /**
+   * The answers on a connection that sends `first`, reads one answer, then sends `then`: bytes,
+   * `end` to half-close, or nothing. It reads `count` answers in all, fewer if the gateway closes.
+   */
+  async function answers(
+    gateway: RunningGateway,
+    first: string,
+    then: string | undefined,
+    count: number,
+  ): Promise<(Outcome | 'closed')[]> {
+    const connection = await RawConnection.open(gateway.port);
+    try {
+      connection.send(first, ['POST', 'GET']);
+      const out = [outcome(await connection.response())];
+      if (then === 'end') connection.socket.end();
+      else if (then !== undefined) connection.socket.write(then);
+      while (out.length < count) {
+        const answer = await connection.response();
+        if (answer === 'closed') break;
+        out.push(outcome(answer));
+      }
+      return out;
+    } finally {
+      connection.destroy();
+    }
+  }
+
+  const statuses = (all: (Outcome | 'closed')[]) => all.map(statusOf);
+
+  it.each([
+    ['the rest of the body, then a GET', `${head(10)}abc`, `defghij${GET_ECHO}`, [404, 200]],
+    ['a body cut short (half-close)', `${head(10)}abc`, 'end', [404, 400]],
+    [
+      'a 100 KiB body (over the front body limit), then a GET',
+      head(100 * 1024),
+      `${'x'.repeat(100 * 1024)}${GET_ECHO}`,
+      [404, 200],
+    ],
+  ])('%s: answered as on node:http', async (_name, first, then, expected) => {
+    const before = frontStats(fast);
+    const count = expected.length;
+    const [f, n] = await Promise.all([answers(fast, first, then, count), answers(node, first, then, count)]);
+    expect(statuses(n), 'node:http').toEqual(expected);
+    expect(f).toEqual(n);
+    await expectFrontCounted(fast, before, 'fast', expected.filter((status) => status !== 400).length);
+  });
+
+  it('a body that stalls: the 404 at once, then the 408 at the request timeout', async () => {
+    const [f, n] = await Promise.all([
+      answers(tFast, `${head(10)}abc`, undefined, 2),
+      answers(tNode, `${head(10)}abc`, undefined, 2),
+    ]);
+    expect(statuses(n), 'node:http').toEqual([404, 408]);
+    expect(f).toEqual(n);
   });
 });
 

@@ -166,8 +166,7 @@ const BODY = 3;
 /** A request whose head the front took and whose body it gathers, with what it needs to start it then. */
 interface TakenRequest {
   readonly request: FrontRequest;
-  /** Its route, or the refusal it gets (no route matches it, or a bad path). */
-  readonly match: RouteMatch | FrontRefusal;
+  readonly match: RouteMatch;
   /** When its head was read (`performance.now()`). */
   readonly parsedAt: number;
   readonly pathname: string;
@@ -201,6 +200,8 @@ class FrontConnection implements FrontSink {
   private headStartedAt = 0;
   private gathered: Buffer | undefined;
   private filled = 0;
+  /** Bytes of a refused request's body still to come, dropped as they come (see `refuse`). */
+  private skipping = 0;
   /** Bytes read while an answer is being made or the client's socket drains, in read order. */
   private ahead: Buffer[] | undefined;
   private aheadBytes = 0;
@@ -232,6 +233,18 @@ class FrontConnection implements FrontSink {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.ending) return;
+    if (this.skipping > 0) {
+      const skipped = Math.min(this.skipping, chunk.length);
+      this.skipping -= skipped;
+      if (this.skipping > 0) return;
+      // The refused request's body is over: what follows is the next request.
+      this.stopWait();
+      if (skipped === chunk.length) {
+        if (!this.draining) this.advance();
+        return;
+      }
+      chunk = chunk.subarray(skipped);
+    }
     if (this.gathered !== undefined) {
       const whole = this.wholeLength();
       const gathered = this.room(chunk.length);
@@ -320,7 +333,7 @@ class FrontConnection implements FrontSink {
     // and the connection ends; bytes not answered yet go to node:http, which does the same. A
     // request whose body was cut short gets node:http's 400 (its parser fails at the end of
     // input); nothing of it went upstream.
-    if (this.pending !== undefined) {
+    if (this.pending !== undefined || this.skipping > 0) {
       this.end(clientErrorAnswer(400));
       return;
     }
@@ -351,6 +364,7 @@ class FrontConnection implements FrontSink {
 
   /** Reads and starts the next request in the buffer, or waits for one (or for its body). */
   private next(): void {
+    if (this.skipping > 0) return; // `onData` comes back once the refused body is over
     const pending = this.pending;
     if (pending !== undefined) {
       // Gathering: `onData` comes back here once the body is whole.
@@ -394,21 +408,23 @@ class FrontConnection implements FrontSink {
     const search = q < 0 ? '' : url.slice(q);
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     const length = request.contentLength;
-    // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
-    // A refused request's body is read and dropped, as node:http does after its answer.
-    if (
-      match === undefined ||
-      (length > 0 &&
-        (length > FRONT_BODY_LIMIT ||
-          (!('problem' in match) && length > front.host.bodyLimitOf(match.route))))
-    ) {
+    if (match === undefined) {
       this.handOff(false);
       return;
     }
-    // The head wait ends: `gather` starts the body's, `begin` stops it.
+    // The head wait ends: `gather` or `refuse` starts the body's, `begin` stops it.
     const headStartedAt = this.headStartedAt;
     this.headStartedAt = 0;
     const bodyStart = end + 4;
+    if ('problem' in match) {
+      this.refuse(request, match, parsedAt, bodyStart, headStartedAt);
+      return;
+    }
+    // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
+    if (length > 0 && (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route))) {
+      this.handOff(false);
+      return;
+    }
     if (buffer.length < bodyStart + length)
       this.gather({ request, match, parsedAt, pathname, search, bodyStart, headStartedAt });
     else this.begin(request, match, parsedAt, pathname, search, bodyStart);
@@ -437,7 +453,7 @@ class FrontConnection implements FrontSink {
    */
   private begin(
     request: FrontRequest,
-    match: RouteMatch | FrontRefusal,
+    match: RouteMatch,
     parsedAt: number,
     pathname: string,
     search: string,
@@ -451,10 +467,6 @@ class FrontConnection implements FrontSink {
     if (request.close) this.closeAfter = true;
     const front = this.front;
     front.stats.served++;
-    if ('problem' in match) {
-      this.refuse(request, match, parsedAt);
-      return;
-    }
     const exchange = new FrontExchange(front.host, front.deadlines, this, request, match, parsedAt, body);
     this.exchange = exchange;
     exchange.start(pathname, search);
@@ -492,6 +504,7 @@ class FrontConnection implements FrontSink {
     this.buffer = undefined;
     this.ahead = undefined;
     this.aheadBytes = 0;
+    this.skipping = 0;
     this.dropPending();
   }
 
@@ -528,9 +541,31 @@ class FrontConnection implements FrontSink {
   /**
    * Answers a request the gateway refuses without a route (404, or 400 for a bad path) with the
    * node:http path's problem, counted in metrics as it counts it; the connection stays the
-   * front's.
+   * front's. As node:http, it answers at once, before a body it has not read yet, whose bytes
+   * are then skipped as they come (`skipping`), still under the request timeout.
    */
-  private refuse(request: FrontRequest, refusal: FrontRefusal, parsedAt: number): void {
+  private refuse(
+    request: FrontRequest,
+    refusal: FrontRefusal,
+    parsedAt: number,
+    bodyStart: number,
+    headStartedAt: number,
+  ): void {
+    const buffer = this.buffer!;
+    const bodyEnd = bodyStart + request.contentLength;
+    this.stopWait();
+    if (bodyEnd <= buffer.length)
+      this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
+    else {
+      this.buffer = undefined;
+      this.skipping = bodyEnd - buffer.length;
+      const ms = this.front.options.requestTimeoutMs;
+      this.waitKind = ms > 0 ? BODY : IDLE;
+      this.waitEnd = (headStartedAt || Date.now()) + ms;
+    }
+    if (request.close) this.closeAfter = true;
+    const front = this.front;
+    front.stats.served++;
     const { problem, counted } = refusal;
     const { headers, body } = problemAnswer(
       problem,
@@ -539,7 +574,7 @@ class FrontConnection implements FrontSink {
     );
     if (!writeWhole(this, request.method, problem.status, headers, body)) return;
     if (counted !== undefined)
-      this.front.host.metrics?.request(
+      front.host.metrics?.request(
         counted,
         request.method,
         problem.status,
@@ -567,7 +602,8 @@ class FrontConnection implements FrontSink {
 
   /** Closes the connection unless a request is being received or answered. */
   closeIfIdle(): void {
-    if (this.exchange === undefined && this.pending === undefined) this.socket.destroy();
+    if (this.exchange === undefined && this.pending === undefined && this.skipping === 0)
+      this.socket.destroy();
   }
 
   /** Ends the connection, after `last` if given; the front reads nothing more from it. */
