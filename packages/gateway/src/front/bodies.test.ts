@@ -43,7 +43,7 @@ import { FRONT_BODY_LIMIT } from './front.js';
 /*
  * Requests with bodies on the fast-path front: a `Content-Length` body up to FRONT_BODY_LIMIT
  * (and the route's limit) is read whole by the front and sent upstream with the head; a longer
- * one, a chunked one and `Expect: 100-continue` go to node:http. Each pair of gateways
+ * one or a chunked one goes to node:http. Each pair of gateways
  * has the same routes; the answers must agree, and the front's counters say which path served.
  */
 
@@ -217,10 +217,20 @@ const rows: Row[] = [
     check: (r) => expect(echoOf(r).body).toBe('hello'),
   },
   {
-    name: 'Expect: 100-continue',
+    name: 'Expect: 100-continue with the body sent at once',
     bytes: () => request('POST', '/e/echo', 'hello', 'expect: 100-continue\r\n'),
-    path: 'handoff',
+    path: 'fast',
     status: 200,
+    check: (r) => {
+      expect(r.interim).toEqual([100]);
+      expect(echoOf(r).body).toBe('hello');
+    },
+  },
+  {
+    name: 'Expect: 100-continue with a body over the route limit (413 by node:http)',
+    bytes: () => request('POST', '/small/echo', '0123456789!', 'expect: 100-continue\r\n'),
+    path: 'handoff',
+    status: 413,
   },
   {
     name: 'two content-length headers',
@@ -586,6 +596,33 @@ describe('a body that does not come', () => {
     expect(f).toEqual(n);
     expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUTS.requestTimeoutMs - 50);
     await expectFrontCounted(tFast, before, 'fast', 0);
+  });
+});
+
+describe('Expect: 100-continue', () => {
+  it('a client that waits for 100 Continue before its body gets it, then the answer, as on node:http', async () => {
+    const whole = request('POST', '/e/echo', 'sent after the 100', 'expect: 100-continue\r\n');
+    const headEnd = whole.indexOf('\r\n\r\n') + 4;
+    const waiting = async (gateway: RunningGateway) => {
+      const connection = await RawConnection.open(gateway.port);
+      try {
+        const interim = new Promise<string>((resolve) =>
+          connection.socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1'))),
+        );
+        connection.send(whole.subarray(0, headEnd), ['POST']);
+        // Nothing of the body goes before the interim answer.
+        expect(await interim).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+        connection.socket.write(whole.subarray(headEnd));
+        return answered(await connection.response());
+      } finally {
+        connection.destroy();
+      }
+    };
+    const before = frontStats(fast);
+    const [f, n] = await Promise.all([waiting(fast), waiting(node)]);
+    expect(outcome(f)).toEqual(outcome(n));
+    expect(echoOf(f).body).toBe('sent after the 100');
+    await expectFrontCounted(fast, before, 'fast');
   });
 });
 

@@ -580,11 +580,30 @@ const ROWS: Row[] = [
     status: 431,
   },
   {
-    name: 'Expect: 100-continue',
+    name: 'Expect: 100-continue on a GET: 100, then the answer',
     bytes: `GET /e/echo HTTP/1.1\r\n${HOST}expect: 100-continue\r\n\r\n`,
-    path: 'handoff',
+    path: 'fast',
     status: 200,
     check: (r) => expect(r.interim).toEqual([100]),
+  },
+  {
+    name: 'Expect: 100-continue to no route: 100, then the 404',
+    bytes: `POST /nowhere HTTP/1.1\r\n${HOST}Expect: 100-Continue\r\ncontent-length: 2\r\n\r\nhi`,
+    path: 'fast',
+    status: 404,
+    check: (r) => expect(r.interim).toEqual([100]),
+  },
+  {
+    name: 'another expectation: 417',
+    bytes: `GET /e/echo HTTP/1.1\r\n${HOST}expect: 200-ok\r\n\r\n`,
+    path: 'handoff',
+    status: 417,
+  },
+  {
+    name: 'Expect: 100-continue from an HTTP/1.0 client (ignored by node:http)',
+    bytes: `GET /e/sized?n=4 HTTP/1.0\r\n${HOST}expect: 100-continue\r\n\r\n`,
+    path: 'handoff',
+    status: 200,
   },
   {
     name: 'an upgrade',

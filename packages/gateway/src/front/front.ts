@@ -36,6 +36,8 @@ export interface FrontStats {
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');
+/** The interim answer to `Expect: 100-continue`, as node:http writes it. */
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Bytes a client may send ahead (pipelined requests) while an answer is being written. */
 const READ_AHEAD_LIMIT = 64 * 1024;
 /**
@@ -408,21 +410,25 @@ class FrontConnection implements FrontSink {
     const search = q < 0 ? '' : url.slice(q);
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     const length = request.contentLength;
-    if (match === undefined) {
+    // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
+    if (
+      match === undefined ||
+      (!('problem' in match) &&
+        length > 0 &&
+        (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route)))
+    ) {
       this.handOff(false);
       return;
     }
+    // Taken: a client that waits for it gets `100 Continue` now, before any answer, as node:http
+    // writes it before its request handler runs.
+    if (request.expectContinue) this.socket.write(CONTINUE, 'latin1');
     // The head wait ends: `gather` or `refuse` starts the body's, `begin` stops it.
     const headStartedAt = this.headStartedAt;
     this.headStartedAt = 0;
     const bodyStart = end + 4;
     if ('problem' in match) {
       this.refuse(request, match, parsedAt, bodyStart, headStartedAt);
-      return;
-    }
-    // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
-    if (length > 0 && (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route))) {
-      this.handOff(false);
       return;
     }
     if (buffer.length < bodyStart + length)

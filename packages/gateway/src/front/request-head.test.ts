@@ -16,6 +16,7 @@ describe('parseRequestHead', () => {
       contentLength: 0,
       close: false,
       http10: false,
+      expectContinue: false,
     });
   });
 
@@ -27,6 +28,7 @@ describe('parseRequestHead', () => {
       contentLength: 0,
       close: false,
       http10: false,
+      expectContinue: false,
     });
     expect(parseRequestHead(head('GET /x HTTP/1.1', 'Host: a', 'X-Empty:'))?.headers).toEqual({
       host: 'a',
@@ -42,6 +44,7 @@ describe('parseRequestHead', () => {
       contentLength: 0,
       close: false,
       http10: false,
+      expectContinue: false,
     });
   });
 
@@ -62,6 +65,13 @@ describe('parseRequestHead', () => {
     expect(of('Connection: foo, keep-alive')).toMatchObject({ http10: true, close: false });
     expect(of('Connection: close')).toMatchObject({ http10: true, close: true });
     expect(of('Connection: keep-alives')).toMatchObject({ http10: true, close: true });
+  });
+
+  it('notes Expect: 100-continue, in any case', () => {
+    expect(
+      parseRequestHead(head('POST /x HTTP/1.1', 'Host: a', 'Expect: 100-Continue'))?.expectContinue,
+    ).toBe(true);
+    expect(parseRequestHead(head('POST /x HTTP/1.1', 'Host: a'))?.expectContinue).toBe(false);
   });
 
   it('notes Connection: close, alone or in a list', () => {
@@ -104,7 +114,8 @@ describe('parseRequestHead', () => {
     ['a chunked body', head('GET /x HTTP/1.1', 'transfer-encoding: chunked')],
     ['an upgrade', head('GET /ws HTTP/1.1', 'Upgrade: websocket')],
     ['Connection: upgrade', head('GET /ws HTTP/1.1', 'Connection: Upgrade')],
-    ['Expect', head('GET /x HTTP/1.1', 'Expect: 100-continue')],
+    ['another expectation', head('GET /x HTTP/1.1', 'Expect: 200-ok')],
+    ['Expect from an HTTP/1.0 client', head('GET /x HTTP/1.0', 'Expect: 100-continue')],
     ['a duplicate header', head('GET /x HTTP/1.1', 'Cookie: a=1', 'cookie: b=2')],
     ['obs-fold', head('GET /x HTTP/1.1', 'X-A: one', ' two')],
     ['a space before the colon', head('GET /x HTTP/1.1', 'X-A : one')],

@@ -29,6 +29,11 @@ export interface FrontRequest {
    * connection (its body, if any, runs to the close), as node:http answers such a client.
    */
   readonly http10: boolean;
+  /**
+   * The client sent `Expect: 100-continue` (HTTP/1.1): it may wait for `100 Continue` before its
+   * body, which the front writes once it takes the request, as node:http does.
+   */
+  readonly expectContinue: boolean;
 }
 
 /** The start of a request line the front may take, and its method (without the space). */
@@ -71,8 +76,10 @@ const TARGET = charTable((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes
 /** Characters of a header value the fast path takes: visible ASCII, space and tab. */
 const VALUE = charTable((c) => c === 9 || (c >= 32 && c < 127));
 
-/** Headers after which node:http, not the fast path, answers: chunked bodies, upgrades, `Expect`. */
-const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', 'expect', '__proto__']);
+/** Headers after which node:http, not the fast path, answers: chunked bodies, upgrades. */
+const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', '__proto__']);
+/** An `Expect` value node:http answers with `100 Continue` (its own test); any other gets its 417. */
+const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
 /** More header lines than this go to node:http (its own limit is 2000). */
 const MAX_HEADER_LINES = 100;
@@ -100,6 +107,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
   const headers = headerObject<IncomingHttpHeaders>();
   let close = false;
   let keepAlive = false;
+  let expectContinue = false;
   let contentLength = 0;
   let lines = 0;
   while (at < text.length) {
@@ -122,6 +130,10 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     if (name === 'content-length') {
       if (!CONTENT_LENGTH.test(text.slice(colon + 1, at))) return undefined;
       contentLength = Number(value);
+    } else if (name === 'expect') {
+      // node:http ignores it from an HTTP/1.0 client, and refuses other expectations (417).
+      if (http10 || !CONTINUE.test(value)) return undefined;
+      expectContinue = true;
     } else if (name === 'connection') {
       const tokens = value.toLowerCase();
       if (tokens.includes('upgrade')) return undefined;
@@ -138,7 +150,7 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
     if (headers.te !== undefined || (keepAlive && close)) return undefined;
     close = !keepAlive;
   }
-  return { method, url, headers, contentLength, close, http10 };
+  return { method, url, headers, contentLength, close, http10, expectContinue };
 }
 
 function isSpace(code: number): boolean {
