@@ -134,14 +134,28 @@ export function sendRedirect(
   requestId: string,
   extra?: Record<string, string>,
 ): void {
+  res.writeHead(
+    action.status,
+    redirectHeaders(route, action, params, search, requestId, extra) as Record<string, string>,
+  );
+  res.end();
+}
+
+/** A redirect route's answer headers: `Location` from its template, the query kept when it says so. */
+export function redirectHeaders(
+  route: CompiledRoute,
+  action: Extract<RouteAction, { kind: 'redirect' }>,
+  params: RouteMatch['params'],
+  search: string,
+  requestId: string,
+  extra: Record<string, string> | undefined,
+): HeaderRecord {
   let location = renderPathTemplate(action.to, params);
   if (action.keepQuery && search) location += location.includes('?') ? `&${search.slice(1)}` : search;
   const headers: HeaderRecord = { location, 'content-length': '0', [Headers.requestId]: requestId };
   if (extra) withExtra(headers, extra);
   if (route.responseHeaders) applyHeaderOps(headers, route.responseHeaders);
-  applySecureHeaders(headers);
-  res.writeHead(action.status, headers as Record<string, string>);
-  res.end();
+  return applySecureHeaders(headers);
 }
 
 /** The answers node:http's `clientError` (and the fast-path front) write on the raw socket. */

@@ -8,7 +8,7 @@ import {
   type Retry,
   type RetryCall,
 } from '@flotilla/resilience';
-import { preflightHeaders } from '../answers.js';
+import { preflightHeaders, redirectHeaders, staticHeaders } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
 import { UpstreamStatusFailure } from '../errors.js';
@@ -20,7 +20,7 @@ import { attemptDeadline, attemptTimedOut, deadlineExceeded, deadlineFrom } from
 import { forwardedRequestHeaders } from '../proxy/headers.js';
 import type { Http1Controller, Http1DispatchOptions, Http1Handler } from '../proxy/http1/pool.js';
 import { nextTraceparent, requestIdOf } from '../proxy/ids.js';
-import type { CompiledRoute, Upstream } from '../routes/compile.js';
+import type { CompiledRoute, RouteAction, Upstream } from '../routes/compile.js';
 import { applyHeaderOps } from '../routes/header-ops.js';
 import type { RouteMatch } from '../routes/table.js';
 import type { ResponseCache } from '../traffic/cache.js';
@@ -88,7 +88,7 @@ export class FrontExchange implements Http1Handler, Due {
    */
   private timer: NodeJS.Timeout | undefined;
   /** The route's retry policy for this leg; undefined without retries. */
-  private readonly retry: Retry | undefined;
+  private retry: Retry | undefined;
   /** What the retry policy reads of this request: idempotent, and its deadline. */
   private call: RetryCall | undefined;
   /** Attempts started (a refused instance's next pick is part of the same attempt). */
@@ -98,14 +98,15 @@ export class FrontExchange implements Http1Handler, Due {
   /** The wait before the next attempt. */
   private backoff: NodeJS.Timeout | undefined;
   /** The admissions of the attempt in flight by the upstream's breaker and bulkhead, if it has any. */
-  private readonly admission: AttemptAdmission | undefined;
+  private admission: AttemptAdmission | undefined;
   private sent = 0;
   /** The head arrived and waits for the end of the pool's read (see `UpstreamPool.endsReads`). */
   private headDue = false;
   /** The attempt's pool calls `onReadEnd`. */
   private readsEnd = false;
   private readonly route: CompiledRoute;
-  private readonly leg: Upstream;
+  /** The leg of a proxy route's target the request goes to, picked when it is sent. */
+  private leg!: Upstream;
   /** The request as dispatched (again to another instance when a service's refuses it). */
   private options: (Http1DispatchOptions & { headers: Record<string, string> }) | undefined;
   /** A service leg's attempt in flight: settled when its head or error arrives. */
@@ -129,11 +130,6 @@ export class FrontExchange implements Http1Handler, Due {
     private readonly body: Buffer | null = null,
   ) {
     this.route = match.route;
-    this.leg = host.pickLeg(this.route);
-    const policies = host.upstreams.policies;
-    this.retry = this.route.retry === undefined ? undefined : policies.retryOf(this.route, this.leg);
-    const guards = policies.guardsOf(this.leg);
-    this.admission = guards === undefined ? undefined : new AttemptAdmission(guards);
     this.requestId = requestIdOf(request.headers[Headers.requestId]);
     this.features = host.featuresOf(this.route);
     this.reply = new FrontAnswer(this, host, sink, request, this.route, this.requestId, started);
@@ -205,10 +201,42 @@ export class FrontExchange implements Http1Handler, Due {
     this.sink.destroy();
   }
 
+  /** Answers a static or redirect route's request, as `Gateway.act` does on node:http's path. */
+  private answerLocally(action: RouteAction, search: string): void {
+    const reply = this.reply;
+    if (action.kind === 'static') {
+      const response = action.response;
+      reply.whole(
+        response.status,
+        staticHeaders(this.route, response, this.requestId, reply.extra),
+        response.body,
+      );
+    } else if (action.kind === 'redirect') {
+      const headers = redirectHeaders(
+        this.route,
+        action,
+        this.match.params,
+        search,
+        this.requestId,
+        reply.extra,
+      );
+      reply.whole(action.status, headers, NO_BYTES);
+    } else throw new Error(`route ${this.route.id} is not one the front answers`);
+  }
+
   private send(pathname: string, search: string, principal: string | undefined): void {
     const request = this.request;
     const route = this.route;
-    const leg = this.leg;
+    if (route.action.kind !== 'proxy') {
+      this.answerLocally(route.action, search);
+      return;
+    }
+    const leg = this.host.pickLeg(route);
+    this.leg = leg;
+    const policies = this.host.upstreams.policies;
+    this.retry = route.retry === undefined ? undefined : policies.retryOf(route, leg);
+    const guards = policies.guardsOf(leg);
+    if (guards !== undefined) this.admission = new AttemptAdmission(guards);
     const headers = forwardedRequestHeaders(request.headers, this.sink.remoteAddress, false, {
       requestId: this.requestId,
       traceparent: nextTraceparent(request.headers[Headers.traceparent]),

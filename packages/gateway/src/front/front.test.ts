@@ -64,8 +64,17 @@ const routes = (): RouteDefinition[] => [
   { id: 'metered', match: { path: '/m/*' }, target: { url: up.url } },
   { id: 'kept', match: { path: '/ka/*' }, target: { url: ka.url } },
   { id: 'titles', match: { path: '/t/:id' }, target: { url: up.url } },
-  // Not the front's: every request to these is node:http's.
+  // Answered by the front without an upstream (a request with a body goes to node:http).
   { id: 'ping', match: { path: '/ping' }, static: { body: 'pong' } },
+  {
+    id: 'teapot',
+    match: { path: '/teapot' },
+    static: { status: 418, headers: { 'x-kind': 'tea' }, json: { short: true } },
+    responseHeaders: { set: { 'x-served-by': 'gateway' } },
+  },
+  { id: 'moved', match: { path: '/old/:id' }, redirect: { to: '/new/:id', status: 301, keepQuery: true } },
+  // Not the front's: every request to it is node:http's.
+  { id: 'combo', match: { path: '/combo' }, aggregate: { legs: { a: { url: up.url, path: '/digest' } } } },
   { id: 'retried', match: { path: '/r/*' }, target: { url: up.url }, retry: { attempts: 1 } },
   { id: 'bulkhead', match: { path: '/b/*' }, target: { url: guarded.url }, concurrency: 50 },
   // The front's, with the CORS headers on its answers (auth and rate limits: features.test.ts).
@@ -504,6 +513,12 @@ const ROWS: Row[] = [
     path: 'handoff',
     status: 200,
   },
+  {
+    name: 'Proxy-Connection (llhttp reads it as Connection)',
+    bytes: `GET /e/sized?n=4 HTTP/1.0\r\n${HOST}proxy-connection: keep-alive\r\n\r\n`,
+    path: 'handoff',
+    status: 200,
+  },
   { name: 'HTTP/1.0 without Host', bytes: 'GET /e/echo HTTP/1.0\r\n\r\n', path: 'handoff', status: 200 },
   {
     name: 'an absolute-form target',
@@ -613,7 +628,41 @@ const ROWS: Row[] = [
     path: 'handoff',
     status: 200,
   },
-  { name: 'a static route', bytes: `GET /ping HTTP/1.1\r\n${HOST}\r\n`, path: 'handoff', status: 200 },
+  { name: 'a static route', bytes: `GET /ping HTTP/1.1\r\n${HOST}\r\n`, path: 'fast', status: 200 },
+  {
+    name: 'a static route with JSON, its headers and header operations',
+    bytes: `GET /teapot HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 418,
+    check: (r) => expect(headerOf(r, 'x-served-by')).toBe('gateway'),
+  },
+  {
+    name: 'a HEAD to a static route',
+    bytes: `HEAD /ping HTTP/1.1\r\n${HOST}\r\n`,
+    methods: ['HEAD'],
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'a POST with a body to a static route',
+    bytes: `POST /ping HTTP/1.1\r\n${HOST}content-length: 2\r\n\r\nhi`,
+    path: 'handoff',
+    status: 200,
+  },
+  {
+    name: 'a redirect with a parameter, the query kept',
+    bytes: `GET /old/42?x=1 HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 301,
+    check: (r) => expect(headerOf(r, 'location')).toBe('/new/42?x=1'),
+  },
+  {
+    name: 'a redirect to an HTTP/1.0 client',
+    bytes: `GET /old/7 HTTP/1.0\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 301,
+  },
+  { name: 'a composite route', bytes: `GET /combo HTTP/1.1\r\n${HOST}\r\n`, path: 'handoff', status: 200 },
   {
     name: 'a route with retries (served by the front)',
     bytes: `GET /r/echo HTTP/1.1\r\n${HOST}\r\n`,
@@ -691,6 +740,28 @@ describe('HTTP/1.0 connections', () => {
       1,
     ],
     ['keep-alive, a 404 problem', `GET /nowhere HTTP/1.0\r\n${HOST}${KEEP}\r\n`, 'GET', 'kept', 2],
+    // llhttp's Connection tokens: between commas, spaces around them.
+    [
+      'keep-alive after another word',
+      `GET /e/sized?n=1 HTTP/1.0\r\n${HOST}connection: x keep-alive\r\n\r\n`,
+      'GET',
+      'closed',
+      1,
+    ],
+    [
+      'keep-alive in a list',
+      `GET /e/sized?n=1 HTTP/1.0\r\n${HOST}connection: x , Keep-Alive\r\n\r\n`,
+      'GET',
+      'kept',
+      2,
+    ],
+    [
+      'HTTP/1.1, close before another word',
+      `GET /e/sized?n=1 HTTP/1.1\r\n${HOST}connection: close x\r\n\r\n`,
+      'GET',
+      'kept',
+      2,
+    ],
   ])('%s: the connection is %s after it, as on node:http', async (_name, bytes, method, expected, served) => {
     const before = frontStats(fast);
     expect(await afterAnswer(node, bytes, method), 'node:http').toBe(expected);

@@ -411,11 +411,14 @@ class FrontConnection implements FrontSink {
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     const length = request.contentLength;
     // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
+    // A static or redirect route answers without reading a body, which node:http then drops.
     if (
       match === undefined ||
       (!('problem' in match) &&
         length > 0 &&
-        (length > FRONT_BODY_LIMIT || length > front.host.bodyLimitOf(match.route)))
+        (length > FRONT_BODY_LIMIT ||
+          length > front.host.bodyLimitOf(match.route) ||
+          match.route.action.kind !== 'proxy'))
     ) {
       this.handOff(false);
       return;

@@ -65,6 +65,9 @@ describe('parseRequestHead', () => {
     expect(of('Connection: foo, keep-alive')).toMatchObject({ http10: true, close: false });
     expect(of('Connection: close')).toMatchObject({ http10: true, close: true });
     expect(of('Connection: keep-alives')).toMatchObject({ http10: true, close: true });
+    expect(of('Connection: keep-alive x')).toMatchObject({ http10: true, close: true });
+    expect(of('Connection: x keep-alive')).toMatchObject({ http10: true, close: true });
+    expect(of('Connection: ,keep-alive,')).toMatchObject({ http10: true, close: false });
   });
 
   it('notes Expect: 100-continue, in any case', () => {
@@ -79,6 +82,10 @@ describe('parseRequestHead', () => {
     expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: x-a, Close'))?.close).toBe(true);
     expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: keep-alive'))?.close).toBe(false);
     expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: closed'))?.close).toBe(false);
+    // llhttp's tokens: between commas, only spaces around them.
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: x , close '))?.close).toBe(true);
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: close x'))?.close).toBe(false);
+    expect(parseRequestHead(head('GET / HTTP/1.1', 'Host: a', 'Connection: x close'))?.close).toBe(false);
   });
 
   // Each of these goes to node:http, which answers it (or refuses it) as it always did.
@@ -92,6 +99,8 @@ describe('parseRequestHead', () => {
     ['HTTP/1.0 asking for keep-alive and close', head('GET /x HTTP/1.0', 'Connection: keep-alive, close')],
     ['HTTP/1.2', head('GET /x HTTP/1.2')],
     ['HTTP/2 preface', 'PRI * HTTP/2.0'],
+    ['Proxy-Connection (llhttp reads it as Connection)', head('GET /x HTTP/1.1', 'Proxy-Connection: close')],
+    ['a tab in Connection', head('GET /x HTTP/1.0', 'Connection: keep-alive\t')],
     ['absolute-form target', head('GET http://a/x HTTP/1.1')],
     ['asterisk target', head('GET * HTTP/1.1')],
     ['a space in the target', head('GET /a b HTTP/1.1')],

@@ -76,8 +76,11 @@ const TARGET = charTable((c) => isAlphaNum(c) || "-._~!$&'()*+,;=:@/?%".includes
 /** Characters of a header value the fast path takes: visible ASCII, space and tab. */
 const VALUE = charTable((c) => c === 9 || (c >= 32 && c < 127));
 
-/** Headers after which node:http, not the fast path, answers: chunked bodies, upgrades. */
-const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', '__proto__']);
+/**
+ * Headers after which node:http, not the fast path, answers: chunked bodies, upgrades, and
+ * `Proxy-Connection`, which llhttp reads as `Connection`.
+ */
+const HANDED_OFF = new Set(['transfer-encoding', 'upgrade', 'proxy-connection', '__proto__']);
 /** An `Expect` value node:http answers with `100 Continue` (its own test); any other gets its 417. */
 const CONTINUE = /(?:^|\W)100-continue(?:$|\W)/i;
 
@@ -136,9 +139,17 @@ export function parseRequestHead(text: string): FrontRequest | undefined {
       expectContinue = true;
     } else if (name === 'connection') {
       const tokens = value.toLowerCase();
-      if (tokens.includes('upgrade')) return undefined;
-      if (tokens === 'close' || /(?:^|[\s,])close(?:$|[\s,])/.test(tokens)) close = true;
-      if (tokens === 'keep-alive' || /(?:^|[\s,])keep-alive(?:$|[\s,])/.test(tokens)) keepAlive = true;
+      // A tab: llhttp reads it as part of a token; node:http decides.
+      if (tokens.includes('upgrade') || text.slice(colon + 1, at).includes('\t')) return undefined;
+      if (tokens === 'keep-alive') keepAlive = true;
+      else if (tokens === 'close') close = true;
+      else
+        for (const token of tokens.split(',')) {
+          // As llhttp reads the list: a token between commas, spaces around it ignored.
+          const trimmed = token.trim();
+          if (trimmed === 'close') close = true;
+          else if (trimmed === 'keep-alive') keepAlive = true;
+        }
     }
     headers[name] = value;
   }
