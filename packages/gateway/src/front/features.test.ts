@@ -85,6 +85,14 @@ const routes = (): RouteDefinition[] => [
   // CORS alone: the answer's head gets the features' headers, with no limit whose count moves.
   { id: 'cors', match: { path: '/cors/*' }, target: { url: up.url }, cors: { origins: [ORIGIN] } },
   { id: 'cached', match: { path: '/cached/*' }, target: { url: up.url }, cache: { ttl: '1m' } },
+  // A static answer behind auth and CORS: the same checks, answered by the front too.
+  {
+    id: 'config',
+    match: { path: '/config' },
+    static: { json: { theme: 'dark' } },
+    auth: { jwt: { issuer: 'https://issuer.test', audience: 'gw', secret: SECRET } },
+    cors: { origins: [ORIGIN] },
+  },
   // A route whose upstream refuses: the 502 carries the route's CORS and RateLimit headers.
   {
     id: 'down',
@@ -184,6 +192,30 @@ const ROWS: Row[] = [
     methods: ['POST'],
     path: 'fast',
     status: 401,
+  },
+  {
+    name: 'a static route behind auth, without a token: 401 with the CORS headers',
+    bytes: () => get('/config', { origin: ORIGIN }),
+    path: 'fast',
+    status: 401,
+    check: (r) => expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN),
+  },
+  {
+    name: 'a static route behind auth, with a token: its answer with the CORS headers',
+    bytes: async () =>
+      get('/config', { origin: ORIGIN, authorization: `Bearer ${await hsToken({ sub: 'bob' })}` }),
+    path: 'fast',
+    status: 200,
+    check: (r) => {
+      expect(JSON.parse(r.body.toString())).toEqual({ theme: 'dark' });
+      expect(headerOf(r, 'access-control-allow-origin')).toBe(ORIGIN);
+    },
+  },
+  {
+    name: "a preflight to a static route: the policy's 204",
+    bytes: () => get('/config', { origin: ORIGIN, 'access-control-request-method': 'GET' }, 'OPTIONS'),
+    path: 'fast',
+    status: 204,
   },
   // CORS preflights: answered before authentication (a browser sends them without credentials).
   {
