@@ -1048,26 +1048,21 @@ describe('metrics', () => {
     return out;
   }
 
-  const METRICS = [
-    ['flotilla_gateway_requests_total', 'route="metered"'],
-    ['flotilla_gateway_request_duration_seconds_count', 'route="metered"'],
-    ['flotilla_gateway_upstream_duration_seconds_count', ''],
-  ] as const;
-
-  it('counts fast-path requests under their route as node:http does', async () => {
-    const requests: [string, string][] = [
-      ['GET', '/m/a'],
-      ['GET', '/m/b'],
-      ['GET', '/m/c?x=1'],
-      ['GET', '/m/d'],
-      ['HEAD', '/m/e'],
-      ['GET', '/m/500'],
-    ];
+  /**
+   * Sends `requests` (method, path) on one connection to each gateway of the pair, then returns
+   * per gateway how each series of `metrics` (name, a label its lines must hold) moved, once the
+   * first moved as `expected`; the front must have served every request.
+   */
+  async function deltasAfter(
+    metrics: readonly (readonly [string, string])[],
+    requests: readonly (readonly [string, string])[],
+    expected: Record<string, number>,
+  ): Promise<Record<string, number>[][]> {
+    const counted = (gateway: RunningGateway) =>
+      Promise.all(metrics.map(([name, label]) => series(gateway, name, label)));
     const deltas: Record<string, number>[][] = [];
     for (const gateway of [fast, node]) {
-      const upstreamLabel = `service="${up.url}"`;
-      const labelOf = (label: string) => label || upstreamLabel;
-      const before = await Promise.all(METRICS.map(([name, label]) => series(gateway, name, labelOf(label))));
+      const before = await counted(gateway);
       const stats = frontStats(gateway);
       const connection = await RawConnection.open(gateway.port);
       try {
@@ -1081,15 +1076,8 @@ describe('metrics', () => {
       deltas.push(
         await eventually(
           async () => {
-            const after = await Promise.all(
-              METRICS.map(([name, label]) => series(gateway, name, labelOf(label))),
-            );
-            const d = after.map((a, i) => delta(a, before[i]!));
-            expect(d[0]).toEqual({
-              '{route="metered",method="GET",status="200"}': 4,
-              '{route="metered",method="HEAD",status="200"}': 1,
-              '{route="metered",method="GET",status="500"}': 1,
-            });
+            const d = (await counted(gateway)).map((after, i) => delta(after, before[i]!));
+            expect(d[0]).toEqual(expected);
             return d;
           },
           { timeoutMs: 2_000 },
@@ -1098,49 +1086,53 @@ describe('metrics', () => {
       await expectFrontCounted(gateway, stats, 'fast', requests.length);
     }
     expect(deltas[0], 'the fast gateway counts what the node:http one counts').toEqual(deltas[1]);
+    return deltas;
+  }
+
+  it('counts fast-path requests under their route as node:http does', async () => {
+    const deltas = await deltasAfter(
+      [
+        ['flotilla_gateway_requests_total', 'route="metered"'],
+        ['flotilla_gateway_request_duration_seconds_count', 'route="metered"'],
+        ['flotilla_gateway_upstream_duration_seconds_count', `service="${up.url}"`],
+      ],
+      [
+        ['GET', '/m/a'],
+        ['GET', '/m/b'],
+        ['GET', '/m/c?x=1'],
+        ['GET', '/m/d'],
+        ['HEAD', '/m/e'],
+        ['GET', '/m/500'],
+      ],
+      {
+        '{route="metered",method="GET",status="200"}': 4,
+        '{route="metered",method="HEAD",status="200"}': 1,
+        '{route="metered",method="GET",status="500"}': 1,
+      },
+    );
     expect(deltas[0]?.[1]).toEqual({ '{route="metered"}': 6 });
     expect(Object.values(deltas[0]?.[2] ?? {})).toEqual([6]);
   });
 
   it('counts a request no route matches under (none) and a bad path under nothing, as node:http does', async () => {
-    const NAMES = ['flotilla_gateway_requests_total', 'flotilla_gateway_request_duration_seconds_count'];
-    const counted = (gateway: RunningGateway) => Promise.all(NAMES.map((name) => series(gateway, name, '')));
-    const deltas: Record<string, number>[][] = [];
-    for (const gateway of [fast, node]) {
-      const before = await counted(gateway);
-      const stats = frontStats(gateway);
-      const connection = await RawConnection.open(gateway.port);
-      try {
-        for (const [method, path] of [
-          ['GET', '/nowhere'],
-          ['OPTIONS', '/nowhere'],
-          ['GET', '/t/%E0%A4%A'],
-          ['HEAD', '/nowhere'],
-        ] as const) {
-          connection.send(`${method} ${path} HTTP/1.1\r\n${HOST}\r\n`, [method]);
-          await connection.expectResponse();
-        }
-      } finally {
-        connection.destroy();
-      }
-      deltas.push(
-        await eventually(
-          async () => {
-            const d = (await counted(gateway)).map((after, i) => delta(after, before[i]!));
-            expect(d[0]).toEqual({
-              '{route="(none)",method="GET",status="404"}': 1,
-              '{route="(none)",method="OPTIONS",status="404"}': 1,
-              '{route="(none)",method="HEAD",status="404"}': 1,
-            });
-            return d;
-          },
-          { timeoutMs: 2_000 },
-        ),
-      );
-      // The bad path's 400 keeps the connection on the front as well: four requests served.
-      await expectFrontCounted(gateway, stats, 'fast', 4);
-    }
-    expect(deltas[0], 'the fast gateway counts what the node:http one counts').toEqual(deltas[1]);
+    // The bad path's 400 keeps the connection on the front as well: four requests served.
+    const deltas = await deltasAfter(
+      [
+        ['flotilla_gateway_requests_total', ''],
+        ['flotilla_gateway_request_duration_seconds_count', ''],
+      ],
+      [
+        ['GET', '/nowhere'],
+        ['OPTIONS', '/nowhere'],
+        ['GET', '/t/%E0%A4%A'],
+        ['HEAD', '/nowhere'],
+      ],
+      {
+        '{route="(none)",method="GET",status="404"}': 1,
+        '{route="(none)",method="OPTIONS",status="404"}': 1,
+        '{route="(none)",method="HEAD",status="404"}': 1,
+      },
+    );
     expect(deltas[0]?.[1]).toEqual({ '{route="(none)"}': 3 });
   });
 
