@@ -94,6 +94,7 @@ function compileRoute(def: RouteDefinition, index: number, at: string): Compiled
     );
   }
   checkFeatures(def, at);
+  checkAnswerHeaders(def, at);
   const match = def.match;
   const host = match.host?.toLowerCase();
   let action: RouteAction;
@@ -202,6 +203,44 @@ export function upstreamOf(
   if (t.version !== undefined)
     throw new RouteDefinitionError(`${at}/version`, 'version applies to service targets only');
   return { kind: 'url', key: url.origin, origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+}
+
+/**
+ * Headers that frame an answer or its connection. The gateway writes them itself (a length or
+ * chunking for the body it sends, keep-alive or close for the client's connection); a route that
+ * set or removed them would make an answer whose framing lies, so they are refused when the
+ * routes load.
+ */
+const FRAMING_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'content-length',
+  'te',
+  'trailer',
+  'upgrade',
+]);
+
+/** Refuses framing headers in the answers a route defines: static and fallback headers, response header operations. */
+function checkAnswerHeaders(def: RouteDefinition, at: string): void {
+  const refuse = (name: string, where: string) => {
+    if (FRAMING_HEADERS.has(name.toLowerCase()))
+      throw new RouteDefinitionError(
+        where,
+        `${name} frames the answer, which the gateway does itself: it cannot be set or removed by a route`,
+      );
+  };
+  for (const [key, answer] of [
+    ['static', def.static],
+    ['fallback', def.fallback],
+  ] as const)
+    for (const name of Object.keys(answer?.headers ?? {})) refuse(name, `${at}/${key}/headers/${name}`);
+  const ops = def.responseHeaders;
+  if (ops === undefined) return;
+  for (const kind of ['set', 'add'] as const)
+    for (const name of Object.keys(ops[kind] ?? {})) refuse(name, `${at}/responseHeaders/${kind}/${name}`);
+  for (const [i, name] of (ops.remove ?? []).entries()) refuse(name, `${at}/responseHeaders/remove/${i}`);
 }
 
 function compileStatic(def: StaticDefinition): StaticResponse {

@@ -105,6 +105,26 @@ describe('parseRoutes', () => {
     expect(cors('exposeHeaders: [""]')).toMatch(/^routes\.yaml:5:\d+: \/routes\/0\/cors\/exposeHeaders\/0: /);
   });
 
+  it('refuses headers that frame the answer in static, fallback and response headers, with the line', () => {
+    const route = (...lines: string[]) =>
+      errorOf(['routes:', '  - id: a', '    match: { path: /a }', ...lines].join('\n')).message;
+    expect(route('    static: { headers: { Transfer-Encoding: chunked } }')).toMatch(
+      /^routes\.yaml:4:\d+: \/routes\/0\/static\/headers\/Transfer-Encoding: Transfer-Encoding frames the answer/,
+    );
+    expect(route('    static: {}', '    responseHeaders: { remove: [x-a, content-length] }')).toMatch(
+      /^routes\.yaml:5:\d+: \/routes\/0\/responseHeaders\/remove\/1: /,
+    );
+    expect(route('    static: {}', '    responseHeaders: { set: { connection: close } }')).toMatch(
+      /^routes\.yaml:5:\d+: \/routes\/0\/responseHeaders\/set\/connection: /,
+    );
+    expect(
+      route(
+        '    target: { url: "http://127.0.0.1:1" }',
+        '    fallback: { headers: { keep-alive: timeout=1 } }',
+      ),
+    ).toMatch(/^routes\.yaml:5:\d+: \/routes\/0\/fallback\/headers\/keep-alive: /);
+  });
+
   it('names an unknown key', () => {
     const error = errorOf(
       ['routes:', '  - id: a', '    match: { path: /a, colour: red }', '    static: {}'].join('\n'),
