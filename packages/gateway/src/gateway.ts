@@ -149,18 +149,17 @@ export class Gateway {
   }
 
   /**
-   * What the fast-path front does with a request: the match when it may serve the route (a proxy
-   * route, to URL targets or services, with any of the upstream policies, or a static or redirect
-   * route; with any of auth, rateLimit, cors and cache), the problem to answer when no route
-   * matches (404) or the path cannot be decoded (400), as the node:http path answers them, or
-   * undefined for a composite route, which node:http's path then answers.
+   * What the fast-path front does with a request: the match of its route (every kind: proxy,
+   * static, redirect, composite, with any of the upstream policies and of auth, rateLimit, cors
+   * and cache), or the problem to answer when no route matches (404) or the path cannot be
+   * decoded (400), as the node:http path answers them.
    */
   frontMatch(
     method: string,
     pathname: string,
     search: string,
     headers: IncomingHttpHeaders,
-  ): RouteMatch | FrontRefusal | undefined {
+  ): RouteMatch | FrontRefusal {
     let match: RouteMatch | undefined;
     try {
       match = this.table.match({ method, pathname, search, headers });
@@ -168,8 +167,7 @@ export class Gateway {
       return { problem: badPathProblem(), counted: undefined };
     }
     if (match === undefined) return { problem: noRouteProblem(method, pathname), counted: NO_ROUTE };
-    const kind = match.route.action.kind;
-    return kind === 'proxy' || kind === 'static' || kind === 'redirect' ? match : undefined;
+    return match;
   }
 
   /** Largest request body `route` takes (413 over it): its own `maxBodySize`, or the gateway's. */

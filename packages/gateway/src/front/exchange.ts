@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Headers } from '@flotilla/core';
+import { errorToProblem, Headers } from '@flotilla/core';
 import type { BalancerPick } from '@flotilla/discovery';
 import {
   isAbortError,
@@ -11,6 +11,8 @@ import {
 import { preflightHeaders, redirectHeaders, staticHeaders } from '../answers.js';
 import type { Claims } from '../auth/outcome.js';
 import type { RequestLike } from '../auth/request.js';
+import type { CompositeAction } from '../composite/compile.js';
+import { composeAnswer } from '../composite/respond.js';
 import { UpstreamStatusFailure } from '../errors.js';
 import type { RouteFeatures } from '../features/build.js';
 import type { Gateway } from '../gateway.js';
@@ -111,6 +113,8 @@ export class FrontExchange implements Http1Handler, Due {
   private options: (Http1DispatchOptions & { headers: Record<string, string> }) | undefined;
   /** A service leg's attempt in flight: settled when its head or error arrives. */
   private pick: BalancerPick | undefined;
+  /** A composite route's legs in flight (aborted when the client leaves). */
+  private legs: Set<AttemptState> | undefined;
   /** A service leg's attempts: the instances tried (a refused one is not tried again). */
   private attempts: AttemptState | undefined;
   private readonly requestId: string;
@@ -142,7 +146,7 @@ export class FrontExchange implements Http1Handler, Due {
   start(pathname: string, search: string): void {
     const features = this.features;
     if (features === undefined) {
-      this.send(pathname, search, undefined);
+      this.send(pathname, search, undefined, undefined);
       return;
     }
     const request = this.request;
@@ -166,7 +170,7 @@ export class FrontExchange implements Http1Handler, Due {
         try {
           if (!access.ok) this.reply.problem(access.problem, access.headers);
           else if (!features.cache?.applies(req) || !this.fromCache(features.cache, req, access.claims))
-            this.send(pathname, search, access.principal);
+            this.send(pathname, search, access.principal, access.claims);
         } catch (error) {
           this.drop(error);
         }
@@ -201,8 +205,13 @@ export class FrontExchange implements Http1Handler, Due {
     this.sink.destroy();
   }
 
-  /** Answers a static or redirect route's request, as `Gateway.act` does on node:http's path. */
-  private answerLocally(action: RouteAction, search: string): void {
+  /** Answers a static, redirect or composite route's request, as `Gateway.act` does on node:http's path. */
+  private answerLocally(
+    action: RouteAction,
+    search: string,
+    principal: string | undefined,
+    claims: Claims | undefined,
+  ): void {
     const reply = this.reply;
     if (action.kind === 'static') {
       const response = action.response;
@@ -221,14 +230,58 @@ export class FrontExchange implements Http1Handler, Due {
         reply.extra,
       );
       reply.whole(action.status, headers, NO_BYTES);
-    } else throw new Error(`route ${this.route.id} is not one the front answers`);
+    } else if (action.kind === 'composite') this.compose(action, search, principal, claims);
   }
 
-  private send(pathname: string, search: string, principal: string | undefined): void {
+  /**
+   * Calls a composite route's legs and answers their merged JSON or its problem, as
+   * `respondComposite` does on node:http's path (a fault of the gateway: its 500).
+   */
+  private compose(
+    action: CompositeAction,
+    search: string,
+    principal: string | undefined,
+    claims: Claims | undefined,
+  ): void {
+    const reply = this.reply;
+    const legs = new Set<AttemptState>();
+    this.legs = legs;
+    const admitted =
+      this.features === undefined ? undefined : { extra: reply.extra ?? {}, principal, claims };
+    const host = this.host;
+    composeAnswer(host.upstreams, host.metrics, this.match, action, {
+      headers: this.request.headers,
+      remoteAddress: this.sink.remoteAddress,
+      encrypted: false,
+      search,
+      requestId: this.requestId,
+      admitted,
+      states: legs,
+    }).then(
+      (answer) => {
+        this.legs = undefined;
+        if (reply.over) return;
+        if (answer.ok) reply.whole(200, answer.headers, answer.body);
+        else reply.problem(answer.problem, reply.extra);
+      },
+      (error: unknown) => {
+        this.legs = undefined;
+        host.logger.error({ err: error, route: this.route.id }, 'answering the request failed');
+        if (!reply.over) reply.problem(errorToProblem(error, this.requestId), undefined);
+      },
+    );
+  }
+
+  private send(
+    pathname: string,
+    search: string,
+    principal: string | undefined,
+    claims: Claims | undefined,
+  ): void {
     const request = this.request;
     const route = this.route;
     if (route.action.kind !== 'proxy') {
-      this.answerLocally(route.action, search);
+      this.answerLocally(route.action, search, principal, claims);
       return;
     }
     const leg = this.host.pickLeg(route);
@@ -368,6 +421,7 @@ export class FrontExchange implements Http1Handler, Due {
   /** The client went away: the upstream request is stopped, nothing more is written. */
   abandon(): void {
     if (!this.reply.abandon()) return;
+    for (const leg of this.legs ?? []) leg.current?.abort(clientClosed());
     this.clearDeadline();
     if (this.backoff !== undefined) clearTimeout(this.backoff);
     this.stopAttempt(clientClosed());

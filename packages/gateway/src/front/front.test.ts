@@ -73,8 +73,24 @@ const routes = (): RouteDefinition[] => [
     responseHeaders: { set: { 'x-served-by': 'gateway' } },
   },
   { id: 'moved', match: { path: '/old/:id' }, redirect: { to: '/new/:id', status: 301, keepQuery: true } },
-  // Not the front's: every request to it is node:http's.
+  // Composite routes: the front calls the legs (the same `composeAnswer` as node:http's path).
   { id: 'combo', match: { path: '/combo' }, aggregate: { legs: { a: { url: up.url, path: '/digest' } } } },
+  { id: 'broken', match: { path: '/broken' }, aggregate: { legs: { a: { url: downUrl, path: '/x' } } } },
+  {
+    id: 'stuck',
+    match: { path: '/stuck' },
+    aggregate: { legs: { a: { url: up.url, path: '/hang', query: { id: '{{query.id}}' } } } },
+  },
+  {
+    id: 'picky',
+    match: { path: '/picky' },
+    branch: [
+      {
+        when: { headers: { 'x-client': 'mobile' } },
+        chain: { steps: [{ name: 's', url: up.url, path: '/digest' }] },
+      },
+    ],
+  },
   { id: 'retried', match: { path: '/r/*' }, target: { url: up.url }, retry: { attempts: 1 } },
   { id: 'bulkhead', match: { path: '/b/*' }, target: { url: guarded.url }, concurrency: 50 },
   // The front's, with the CORS headers on its answers (auth and rate limits: features.test.ts).
@@ -662,7 +678,38 @@ const ROWS: Row[] = [
     path: 'fast',
     status: 301,
   },
-  { name: 'a composite route', bytes: `GET /combo HTTP/1.1\r\n${HOST}\r\n`, path: 'handoff', status: 200 },
+  { name: 'a composite route', bytes: `GET /combo HTTP/1.1\r\n${HOST}\r\n`, path: 'fast', status: 200 },
+  {
+    name: 'a HEAD to a composite route',
+    bytes: `HEAD /combo HTTP/1.1\r\n${HOST}\r\n`,
+    methods: ['HEAD'],
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'a composite route whose leg fails: 502',
+    bytes: `GET /broken HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 502,
+  },
+  {
+    name: 'a branch route whose case holds (a chain)',
+    bytes: `GET /picky HTTP/1.1\r\n${HOST}x-client: mobile\r\n\r\n`,
+    path: 'fast',
+    status: 200,
+  },
+  {
+    name: 'a branch route no case holds: 404',
+    bytes: `GET /picky HTTP/1.1\r\n${HOST}\r\n`,
+    path: 'fast',
+    status: 404,
+  },
+  {
+    name: 'a POST with a body to a composite route',
+    bytes: `POST /combo HTTP/1.1\r\n${HOST}content-length: 2\r\n\r\nhi`,
+    path: 'handoff',
+    status: 200,
+  },
   {
     name: 'a route with retries (served by the front)',
     bytes: `GET /r/echo HTTP/1.1\r\n${HOST}\r\n`,
@@ -954,6 +1001,22 @@ describe('timeouts (300 ms headers and keep-alive timeouts; node:http 408 in the
   });
 });
 
+/**
+ * Waits until the gateway closed a hanging upstream request: within 10 s, long before the
+ * route's deadline (30 s) would have ended it anyway.
+ */
+async function closedBeforeDeadline(hang: { readonly closed: Promise<void> }): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('the upstream request was not aborted')), 10_000);
+  });
+  try {
+    await Promise.race([hang.closed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('client abort', () => {
   it('closes the upstream request when the client disconnects before the answer', async () => {
     for (const [mode, gateway] of [
@@ -968,8 +1031,23 @@ describe('client abort', () => {
       if (frontStats(gateway)) expect(frontStats(gateway)!.connections).toBe(1);
       expect(connection.closed).toBe(false);
       connection.destroy();
-      // Resolves only when the gateway aborted the upstream request (the route timeout is 30 s).
-      await hang.closed;
+      await closedBeforeDeadline(hang);
+      await expectNoFrontConnections(gateway);
+    }
+  });
+
+  it("aborts a composite route's legs when the client disconnects before the answer", async () => {
+    for (const [mode, gateway] of [
+      ['fast', fast],
+      ['node', node],
+    ] as const) {
+      const hang = up.hanging(`legs-${mode}`);
+      const connection = await RawConnection.open(gateway.port);
+      connection.send(`GET /stuck?id=legs-${mode} HTTP/1.1\r\n${HOST}\r\n`);
+      await hang.arrived;
+      if (frontStats(gateway)) expect(frontStats(gateway)!.connections).toBe(1);
+      connection.destroy();
+      await closedBeforeDeadline(hang);
       await expectNoFrontConnections(gateway);
     }
   });

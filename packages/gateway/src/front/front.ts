@@ -52,13 +52,12 @@ const GATHER_START = 4 * 1024;
 /**
  * The fast-path front of the gateway's HTTP server. Each accepted connection comes here first:
  * requests the front can take whole (HTTP/1.1 or 1.0, GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS,
- * no body or a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, a
- * proxy route `Gateway.frontMatch` gives, or no route: its 404 or 400) are parsed and answered
- * here, without node:http's per-request objects. Any other request, or any head the strict
- * parser does not accept, hands the connection with the bytes read so far to node:http for the
- * rest of its life, so node:http keeps producing every other answer (400, 413, 431, chunked or
- * longer bodies, upgrades, static and composite routes, every feature) exactly as without the
- * front.
+ * no body or a `Content-Length` one up to {@link FRONT_BODY_LIMIT} and the route's limit, any
+ * route `Gateway.frontMatch` gives, or no route: its 404 or 400) are parsed and answered here,
+ * without node:http's per-request objects. Any other request, or any head the strict parser does
+ * not accept, hands the connection with the bytes read so far to node:http for the rest of its
+ * life, so node:http keeps producing every other answer (400, 413, 431, chunked or longer
+ * bodies, upgrades) exactly as without the front.
  */
 export class Front {
   readonly stats: FrontStats;
@@ -411,14 +410,13 @@ class FrontConnection implements FrontSink {
     const match = front.host.frontMatch(request.method, pathname, search, request.headers);
     const length = request.contentLength;
     // A body over the route's limit gets node:http's 413; a longer or chunked one, its streaming.
-    // A static or redirect route answers without reading a body, which node:http then drops.
+    // A static, redirect or composite route answers without reading a body, which node:http then drops.
     if (
-      match === undefined ||
-      (!('problem' in match) &&
-        length > 0 &&
-        (length > FRONT_BODY_LIMIT ||
-          length > front.host.bodyLimitOf(match.route) ||
-          match.route.action.kind !== 'proxy'))
+      !('problem' in match) &&
+      length > 0 &&
+      (length > FRONT_BODY_LIMIT ||
+        length > front.host.bodyLimitOf(match.route) ||
+        match.route.action.kind !== 'proxy')
     ) {
       this.handOff(false);
       return;
