@@ -143,8 +143,9 @@ function condition(when: WhenDefinition): (req: CompositeRequest) => boolean {
       ? actual !== undefined
       : (Array.isArray(actual) ? actual.map(String) : [String(actual)]).includes(wanted);
   return (req) =>
-    headers.every(([k, v]) => holds(req.headers[k], v)) &&
-    query.every(([k, v]) => holds(req.query[k], v)) &&
+    // Own values only: `constructor` is no header of a request that did not send one.
+    headers.every(([k, v]) => holds(Object.hasOwn(req.headers, k) ? req.headers[k] : undefined, v)) &&
+    query.every(([k, v]) => holds(Object.hasOwn(req.query, k) ? req.query[k] : undefined, v)) &&
     claims.every(([k, v]) => {
       const c = req.claims;
       if (c === undefined) return false;

@@ -29,6 +29,8 @@ function jsonService(answers: Record<string, unknown>, seen: IncomingMessage[] =
 let users: TestUpstream;
 let billing: TestUpstream;
 let gw: RunningGateway;
+/** The same routes through node:http's path only. */
+let gwNode: RunningGateway;
 const seenByUsers: IncomingMessage[] = [];
 const seenByBilling: IncomingMessage[] = [];
 
@@ -94,6 +96,28 @@ const routes = (): RouteDefinition[] => [
     match: { path: '/headers' },
     aggregate: { legs: { seen: { url: users.url, path: '/echo' } } },
   },
+  // Leg a is refused (its failure comes after b's path failed to render).
+  {
+    id: 'unresolved',
+    match: { path: '/unresolved' },
+    aggregate: {
+      legs: {
+        a: { url: 'http://127.0.0.1:9', path: '/x', fallback: null },
+        b: { url: users.url, path: '/users/7', query: { need: '{{query.need}}' } },
+      },
+    },
+  },
+  {
+    id: 'proto',
+    match: { path: '/proto' },
+    branch: [
+      {
+        when: { headers: { constructor: '*' } },
+        chain: { steps: [{ name: 'feed', url: billing.url, path: '/feeds/mobile' }] },
+      },
+      { aggregate: { legs: { feed: { url: billing.url, path: '/feeds/web' } } } },
+    ],
+  },
 ];
 
 beforeAll(async () => {
@@ -107,13 +131,14 @@ beforeAll(async () => {
     },
     seenByBilling,
   );
-  gw = await startTestGateway({
-    routes: routes(),
-  });
+  [gw, gwNode] = await Promise.all([
+    startTestGateway({ routes: routes() }),
+    startTestGateway({ routes: routes(), fastPath: false }),
+  ]);
 });
 
 afterAll(async () => {
-  await gw?.close();
+  await Promise.all([gw?.close(), gwNode?.close()]);
   await Promise.all([users?.close(), billing?.close()]);
 });
 
@@ -179,6 +204,28 @@ describe('branch routes', () => {
     expect(await mobile.json()).toEqual({ feed: ['m1'] });
     const web = await fetch(`${gw.url}/feed`);
     expect(await web.json()).toEqual({ feed: ['w1', 'w2'] });
+  });
+});
+
+describe('faults a review found', () => {
+  it('fails the leg whose path cannot be rendered (502 naming it), and the process lives on', async () => {
+    for (const gateway of [gw, gwNode]) {
+      const response = await fetch(`${gateway.url}/unresolved`);
+      expect(response.status).toBe(502);
+      const body = (await response.json()) as { detail: string };
+      expect(body).toMatchObject({ code: 'LEG_FAILED', leg: 'b' });
+      expect(body.detail).toContain('query.need');
+      // Leg a's refusal, after the answer, must not end the process (it did: an unawaited leg).
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect((await fetch(`${gateway.url}/home/7`)).status).toBe(200);
+    }
+  });
+
+  it('does not see a header named like an Object member that the request did not send', async () => {
+    for (const gateway of [gw, gwNode]) {
+      const response = await fetch(`${gateway.url}/proto`);
+      expect(await response.json()).toEqual({ feed: ['w1', 'w2'] });
+    }
   });
 });
 

@@ -46,7 +46,10 @@ async function runPlan(
   const partial: string[] = [];
   const steps = scope.steps as Record<string, LegResult>;
   if (plan.kind === 'aggregate') {
-    const settled = await Promise.allSettled(plan.legs.map((leg) => call(leg, pathOf(leg, scope))));
+    // Each leg's path is rendered inside its own promise: a reference without a value is that
+    // leg's failure (its fallback applies), as in a chain, never a throw that would leave the
+    // legs already started unawaited (their failures then ended the process).
+    const settled = await Promise.allSettled(plan.legs.map(async (leg) => call(leg, pathOf(leg, scope))));
     for (let i = 0; i < plan.legs.length; i++) {
       const leg = plan.legs[i]!;
       const result = settled[i]!;
