@@ -449,9 +449,7 @@ class FrontConnection implements FrontSink {
     this.gathered = Buffer.allocUnsafe(Math.min(whole, Math.max(2 * buffer.length, GATHER_START)));
     this.filled = buffer.copy(this.gathered);
     this.buffer = undefined;
-    const ms = this.front.options.requestTimeoutMs;
-    this.waitKind = ms > 0 ? BODY : IDLE;
-    this.waitEnd = (pending.headStartedAt || Date.now()) + ms;
+    this.startBodyWait(pending.headStartedAt);
   }
 
   /**
@@ -470,7 +468,7 @@ class FrontConnection implements FrontSink {
     const bodyEnd = bodyStart + request.contentLength;
     this.stopWait();
     const body = bodyEnd > bodyStart ? buffer.subarray(bodyStart, bodyEnd) : null;
-    this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
+    this.keepAfter(bodyEnd);
     if (request.close) this.closeAfter = true;
     const front = this.front;
     front.stats.served++;
@@ -493,6 +491,12 @@ class FrontConnection implements FrontSink {
     gathered.copy(grown, 0, 0, this.filled);
     this.gathered = grown;
     return grown;
+  }
+
+  /** Keeps the buffer's bytes after `end` (a request's end) for the next request. */
+  private keepAfter(end: number): void {
+    const buffer = this.buffer!;
+    this.buffer = end < buffer.length ? buffer.subarray(end) : undefined;
   }
 
   /** Bytes of the pending request's head and body. */
@@ -561,14 +565,11 @@ class FrontConnection implements FrontSink {
     const buffer = this.buffer!;
     const bodyEnd = bodyStart + request.contentLength;
     this.stopWait();
-    if (bodyEnd <= buffer.length)
-      this.buffer = bodyEnd < buffer.length ? buffer.subarray(bodyEnd) : undefined;
+    if (bodyEnd <= buffer.length) this.keepAfter(bodyEnd);
     else {
       this.buffer = undefined;
       this.skipping = bodyEnd - buffer.length;
-      const ms = this.front.options.requestTimeoutMs;
-      this.waitKind = ms > 0 ? BODY : IDLE;
-      this.waitEnd = (headStartedAt || Date.now()) + ms;
+      this.startBodyWait(headStartedAt);
     }
     if (request.close) this.closeAfter = true;
     const front = this.front;
@@ -634,9 +635,17 @@ class FrontConnection implements FrontSink {
     this.front.handOff(this, socket, buffered, ended);
   }
 
-  private startWait(kind: number, ms: number): void {
+  /**
+   * Waits for the rest of a request under the request timeout, counted from the start of its
+   * head (`headStartedAt`, or now for a head read whole), as node:http counts it.
+   */
+  private startBodyWait(headStartedAt: number): void {
+    this.startWait(BODY, this.front.options.requestTimeoutMs, headStartedAt || Date.now());
+  }
+
+  private startWait(kind: number, ms: number, from = Date.now()): void {
     this.waitKind = ms > 0 ? kind : IDLE;
-    this.waitEnd = Date.now() + ms;
+    this.waitEnd = from + ms;
   }
 
   private stopWait(): void {
